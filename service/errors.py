@@ -1,0 +1,72 @@
+"""The one exception hierarchy of the service.
+
+    IngestError                     anything the service raises on purpose
+    ├── ConfigError                 a settings/feeds file is wrong (file, key, value)
+    ├── FeedError                   one feed failed; the per-feed loop records it and moves on
+    │   ├── FetchError              network, HTTP status, guard refusal (SSRF, size, time)
+    │   └── ParseError              the body is not a usable feed
+    ├── ExtractError                an article page could not be turned into text
+    ├── RuleConfigError             config/rules/*.yaml is invalid (file, entry, problem)
+    ├── StoreError                  the database refused or is out of date
+    └── AlertError                  a webhook delivery failed (never fails ingestion)
+
+Context lives in attributes (``url``, ``path``, ``key``) and causes are always
+chained with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """Base class of every error the service raises on purpose."""
+
+
+class ConfigError(IngestError):
+    """A configuration file or environment value is invalid."""
+
+    def __init__(self, path: str, key: str | None, message: str) -> None:
+        self.path = path
+        self.key = key
+        where = f"{path}: {key}" if key else path
+        super().__init__(f"{where}: {message}")
+
+
+class FeedError(IngestError):
+    """One feed could not be polled; carries the feed URL."""
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        super().__init__(f"{url}: {message}")
+
+
+class FetchError(FeedError):
+    """The HTTP exchange failed or a fetch guard refused it."""
+
+    def __init__(self, url: str, message: str, *, kind: str = "network", status: int | None = None) -> None:
+        self.kind = kind
+        self.status = status
+        super().__init__(url, message)
+
+
+class ParseError(FeedError):
+    """The body was fetched but is not a usable feed."""
+
+
+class ExtractError(IngestError):
+    """An article page could not be turned into text."""
+
+
+class RuleConfigError(IngestError):
+    """A rule file is invalid; raised at load time, never ignored."""
+
+    def __init__(self, path: str, message: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}")
+
+
+class StoreError(IngestError):
+    """The database refused an operation or its schema is out of date."""
+
+
+class AlertError(IngestError):
+    """A webhook delivery failed."""
