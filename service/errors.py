@@ -42,9 +42,19 @@ class FeedError(IngestError):
 class FetchError(FeedError):
     """The HTTP exchange failed or a fetch guard refused it."""
 
-    def __init__(self, url: str, message: str, *, kind: str = "network", status: int | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        message: str,
+        *,
+        kind: str = "network",
+        status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         self.kind = kind
         self.status = status
+        # Seconds the server asked us to wait (429/503 Retry-After), unclamped.
+        self.retry_after = retry_after
         super().__init__(url, message)
 
 
