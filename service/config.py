@@ -1,0 +1,521 @@
+"""Settings: one typed value, built and validated once at start, then passed down.
+
+Where values come from (later wins):
+
+1. the defaults in the option tables below;
+2. ``config/service.toml`` (or ``--config PATH``, or the ``SERVICE_CONFIG`` environment
+   variable), and the feeds file it names (``feeds_file``, relative to service.toml,
+   default ``feeds.toml`` next to it);
+3. ``SERVICE_DATABASE_URL`` in the environment, which replaces ``database.url``.
+
+Every key is declared once in an option table (key, type, default, validator,
+description), in the manner of miniflux's ``internal/config/options.go``. Anything
+the tables do not know, a value of the wrong type, a malformed URL or a duplicate
+feed name raises :class:`~service.errors.ConfigError` naming the file, the key and
+the offending value. The README documents every key; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from service.errors import ConfigError
+from service.events import Affiliation, EventType
+
+DEFAULT_CONFIG_PATH = Path("config/service.toml")
+ENV_CONFIG = "SERVICE_CONFIG"
+ENV_DATABASE_URL = "SERVICE_DATABASE_URL"
+ENVIRONMENT = "environment"
+
+MiB = 1024 * 1024
+
+
+# ---------------------------------------------------------------------------
+# The typed result
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    """Limits for every outgoing request (feeds, articles, webhooks)."""
+
+    timeout_seconds: float
+    connect_timeout_seconds: float
+    max_body_bytes: int
+    max_redirects: int
+    allow_private_networks: bool
+    user_agent: str
+    per_host_concurrency: int
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerSettings:
+    """How the daemon wakes up to poll due feeds."""
+
+    tick_seconds: int
+    workers: int
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookFilters:
+    """Which events a subscriber receives; an empty tuple means "any"."""
+
+    in_region_only: bool = True
+    movement_only: bool = True
+    types: tuple[EventType, ...] = ()
+    affiliations: tuple[Affiliation, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    name: str
+    url: str
+    secret: str
+    filters: WebhookFilters
+
+    def __repr__(self) -> str:
+        # Keep the signing secret out of logs and tracebacks.
+        return f"WebhookSettings(name={self.name!r}, url={self.url!r}, secret='***')"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSettings:
+    name: str
+    url: str
+    outlet: str
+    interval_seconds: int
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    config_path: Path
+    feeds_path: Path
+    database_url: str
+    http: HttpSettings
+    scheduler: SchedulerSettings
+    webhooks: tuple[WebhookSettings, ...]
+    feeds: tuple[FeedSettings, ...]
+
+
+# ---------------------------------------------------------------------------
+# Validators: return a description of the problem, or None when the value is fine.
+
+Check = Callable[[Any], str | None]
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def _between(low: float, high: float) -> Check:
+    def check(value: Any) -> str | None:
+        if low <= value <= high:
+            return None
+        return f"must be between {low:g} and {high:g}"
+
+    return check
+
+
+def _non_empty(value: Any) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _name(value: Any) -> str | None:
+    if _NAME_RE.match(value):
+        return None
+    return "must be 1-64 characters of a-z, 0-9, '-' or '_', starting with a letter or digit"
+
+
+def _http_url(value: Any) -> str | None:
+    if any(ch.isspace() for ch in value):
+        return "invalid URL (contains whitespace)"
+    try:
+        parts = urlsplit(value)
+        host = parts.hostname
+        parts.port  # noqa: B018 - raises ValueError on a malformed port
+    except ValueError:
+        return "invalid URL"
+    if parts.scheme not in ("http", "https") or not host:
+        return "invalid URL (expected http:// or https:// and a host)"
+    return None
+
+
+def _database_url(value: Any) -> str | None:
+    try:
+        url = make_url(value)
+    except (ArgumentError, ValueError):
+        return "invalid database URL (expected e.g. sqlite:///data/service.db)"
+    if url.get_backend_name() not in ("sqlite", "postgresql"):
+        return "unsupported database (expected sqlite:/// or postgresql+psycopg://)"
+    return None
+
+
+def _secret(value: Any) -> str | None:
+    return None if len(value) >= 16 else "must be at least 16 characters"
+
+
+def _one_of(allowed: list[str]) -> Check:
+    def check(value: Any) -> str | None:
+        bad = [item for item in value if item not in allowed]
+        if bad:
+            return f"unknown value {bad[0]!r} (expected some of: {', '.join(allowed)})"
+        return None
+
+    return check
+
+
+# ---------------------------------------------------------------------------
+# The option tables
+
+
+REQUIRED: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One configuration key: its TOML type, default, validator and description."""
+
+    kind: str  # "string", "integer", "number", "boolean", "list of strings"
+    default: Any
+    check: Check | None
+    doc: str
+    secret: bool = False
+
+
+SERVICE_OPTIONS: Mapping[str, Option] = {
+    "database.url": Option(
+        "string",
+        "sqlite:///data/service.db",
+        _database_url,
+        "SQLAlchemy URL of the database. A relative SQLite path is relative to the working "
+        "directory; its directory is created. PostgreSQL: postgresql+psycopg://user@host/db.",
+    ),
+    "feeds_file": Option(
+        "string",
+        "feeds.toml",
+        _non_empty,
+        "The feeds file, relative to service.toml.",
+    ),
+    "http.timeout_seconds": Option(
+        "number", 20.0, _between(0.1, 300), "Total time allowed for one HTTP exchange."
+    ),
+    "http.connect_timeout_seconds": Option(
+        "number", 10.0, _between(0.1, 120), "Time allowed to open a connection."
+    ),
+    "http.max_body_bytes": Option(
+        "integer", 15 * MiB, _between(1024, 1024 * MiB), "Largest response body read."
+    ),
+    "http.max_redirects": Option(
+        "integer", 5, _between(0, 20), "Redirects followed before giving up."
+    ),
+    "http.allow_private_networks": Option(
+        "boolean",
+        False,
+        None,
+        "Allow requests to loopback, private and link-local addresses (off: SSRF guard).",
+    ),
+    "http.user_agent": Option(
+        "string",
+        "deirezzor-ingest/0.1 (conflict-monitor report reader)",
+        _non_empty,
+        "User-Agent header sent with every request.",
+    ),
+    "http.per_host_concurrency": Option(
+        "integer", 2, _between(1, 16), "Simultaneous requests to one host."
+    ),
+    "scheduler.tick_seconds": Option(
+        "integer", 30, _between(1, 3600), "How often the daemon looks for due feeds."
+    ),
+    "scheduler.workers": Option("integer", 4, _between(1, 64), "Feeds polled in parallel."),
+}
+
+WEBHOOK_OPTIONS: Mapping[str, Option] = {
+    "name": Option("string", REQUIRED, _name, "Subscriber name, unique; used in the outbox."),
+    "url": Option("string", REQUIRED, _http_url, "Where events are POSTed."),
+    "secret": Option(
+        "string", REQUIRED, _secret, "HMAC-SHA256 signing key (16+ characters).", secret=True
+    ),
+    "filters.in_region_only": Option(
+        "boolean", True, None, "Only events located in Deir Ezzor province."
+    ),
+    "filters.movement_only": Option(
+        "boolean", True, None, "Only movement events (deployment ... visit)."
+    ),
+    "filters.types": Option(
+        "list of strings",
+        [],
+        _one_of([t.value for t in EventType]),
+        "Only these event types (empty: all).",
+    ),
+    "filters.affiliations": Option(
+        "list of strings",
+        [],
+        _one_of([a.value for a in Affiliation]),
+        "Only events whose actor has one of these affiliations (empty: all).",
+    ),
+}
+
+FEED_OPTIONS: Mapping[str, Option] = {
+    "name": Option("string", REQUIRED, _name, "Feed name, unique (a-z, 0-9, '-', '_')."),
+    "url": Option("string", REQUIRED, _http_url, "RSS or Atom URL."),
+    "outlet": Option("string", REQUIRED, _non_empty, "Outlet name stored with each article."),
+    "interval_seconds": Option(
+        "integer", 900, _between(60, 7 * 24 * 3600), "Seconds between polls (60 or more)."
+    ),
+}
+
+
+def documented_keys() -> list[str]:
+    """Every settings key as the README spells it (arrays of tables as ``feeds[].url``)."""
+    return [
+        *SERVICE_OPTIONS,
+        *(f"webhooks[].{key}" for key in WEBHOOK_OPTIONS),
+        *(f"feeds[].{key}" for key in FEED_OPTIONS),
+        ENV_CONFIG,
+        ENV_DATABASE_URL,
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Validation machinery
+
+
+def _show(value: Any, option: Option | None = None) -> str:
+    if option is not None and option.secret:
+        return "'***'"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _toml_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "table"
+    return type(value).__name__
+
+
+def _has_kind(kind: str, value: Any) -> bool:
+    if kind == "string":
+        return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "integer":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "list of strings":
+        return isinstance(value, list) and all(isinstance(item, str) for item in value)
+    raise AssertionError(kind)
+
+
+def _flatten(
+    data: Mapping[str, Any], options: Mapping[str, Option], path: str, shown: str, prefix: str = ""
+) -> dict[str, Any]:
+    """Turn nested tables into dotted keys, refusing keys no option declares."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        full = f"{prefix}{key}"
+        if full in options:
+            flat[full] = value
+        elif isinstance(value, dict) and any(name.startswith(full + ".") for name in options):
+            flat.update(_flatten(value, options, path, shown, full + "."))
+        else:
+            hint = difflib.get_close_matches(full, list(options), n=1)
+            suffix = f"; did you mean {hint[0]!r}?" if hint else ""
+            raise ConfigError(
+                path, shown + full, f"unknown key (value {_show(value)}){suffix}"
+            )
+    return flat
+
+
+def _validate(
+    data: Mapping[str, Any], options: Mapping[str, Option], path: str, shown: str = ""
+) -> dict[str, Any]:
+    """Check ``data`` against ``options``; return every key with defaults filled in.
+
+    ``shown`` prefixes keys in error messages (``feeds[2].``).
+    """
+    flat = _flatten(data, options, path, shown)
+    values: dict[str, Any] = {}
+    for key, option in options.items():
+        if key not in flat:
+            if option.default is REQUIRED:
+                raise ConfigError(path, shown + key, "required key is missing")
+            values[key] = option.default
+            continue
+        value = flat[key]
+        if not _has_kind(option.kind, value):
+            raise ConfigError(
+                path,
+                shown + key,
+                f"expected {option.kind}, got {_toml_type(value)} {_show(value, option)}",
+            )
+        if option.kind == "number":
+            value = float(value)
+        if option.check is not None:
+            problem = option.check(value)
+            if problem is not None:
+                raise ConfigError(path, shown + key, f"{problem}, got {_show(value, option)}")
+        values[key] = value
+    return values
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(path), None, "file not found") from exc
+    except IsADirectoryError as exc:
+        raise ConfigError(str(path), None, "is a directory, expected a TOML file") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), None, f"not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(str(path), None, f"cannot read: {exc.strerror}") from exc
+
+
+def _array_of_tables(data: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:
+    raw = data.pop(key, [])
+    if not isinstance(raw, list) or not all(isinstance(item, dict) for item in raw):
+        raise ConfigError(
+            path,
+            key,
+            f"expected an array of tables ([[{key}]]), got {_toml_type(raw)} {_show(raw)}",
+        )
+    return raw
+
+
+def _parse_webhooks(raw: list[dict[str, Any]], path: str) -> tuple[WebhookSettings, ...]:
+    hooks: list[WebhookSettings] = []
+    seen: dict[str, int] = {}
+    for index, table in enumerate(raw):
+        shown = f"webhooks[{index}]."
+        v = _validate(table, WEBHOOK_OPTIONS, path, shown)
+        if v["name"] in seen:
+            raise ConfigError(
+                path,
+                shown + "name",
+                f"duplicate webhook name {v['name']!r} (also webhooks[{seen[v['name']]}])",
+            )
+        seen[v["name"]] = index
+        hooks.append(
+            WebhookSettings(
+                name=v["name"],
+                url=v["url"],
+                secret=v["secret"],
+                filters=WebhookFilters(
+                    in_region_only=v["filters.in_region_only"],
+                    movement_only=v["filters.movement_only"],
+                    types=tuple(EventType(t) for t in v["filters.types"]),
+                    affiliations=tuple(Affiliation(a) for a in v["filters.affiliations"]),
+                ),
+            )
+        )
+    return tuple(hooks)
+
+
+def _parse_feeds(path: Path) -> tuple[FeedSettings, ...]:
+    shown_path = str(path)
+    data = _read_toml(path)
+    raw = _array_of_tables(data, "feeds", shown_path)
+    for key, value in data.items():
+        raise ConfigError(
+            shown_path, key, f"unknown key (value {_show(value)}); expected only [[feeds]] tables"
+        )
+    feeds: list[FeedSettings] = []
+    names: dict[str, int] = {}
+    urls: dict[str, int] = {}
+    for index, table in enumerate(raw):
+        shown = f"feeds[{index}]."
+        v = _validate(table, FEED_OPTIONS, shown_path, shown)
+        if v["name"] in names:
+            raise ConfigError(
+                shown_path,
+                shown + "name",
+                f"duplicate feed name {v['name']!r} (also feeds[{names[v['name']]}])",
+            )
+        if v["url"] in urls:
+            raise ConfigError(
+                shown_path,
+                shown + "url",
+                f"duplicate feed url {v['url']!r} (also feeds[{urls[v['url']]}])",
+            )
+        names[v["name"]] = index
+        urls[v["url"]] = index
+        feeds.append(
+            FeedSettings(
+                name=v["name"],
+                url=v["url"],
+                outlet=v["outlet"].strip(),
+                interval_seconds=v["interval_seconds"],
+            )
+        )
+    return tuple(feeds)
+
+
+def config_path_from(explicit: Path | None, environ: Mapping[str, str]) -> Path:
+    """``--config`` wins, then ``SERVICE_CONFIG``, then ``config/service.toml``."""
+    if explicit is not None:
+        return explicit
+    from_env = environ.get(ENV_CONFIG, "").strip()
+    return Path(from_env) if from_env else DEFAULT_CONFIG_PATH
+
+
+def load_settings(
+    config_path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, validate and return the settings; raise ConfigError on the first problem."""
+    env = os.environ if environ is None else environ
+    path = config_path_from(config_path, env)
+    shown = str(path)
+    data = _read_toml(path)
+    webhooks = _parse_webhooks(_array_of_tables(data, "webhooks", shown), shown)
+    if "feeds" in data:
+        raise ConfigError(shown, "feeds", "feeds belong in the feeds file (see feeds_file)")
+    v = _validate(data, SERVICE_OPTIONS, shown)
+
+    database_url = v["database.url"]
+    env_url = env.get(ENV_DATABASE_URL)
+    if env_url is not None:
+        problem = _database_url(env_url)
+        if problem is not None:
+            raise ConfigError(ENVIRONMENT, ENV_DATABASE_URL, f"{problem}, got {_show(env_url)}")
+        database_url = env_url
+
+    feeds_path = path.parent / v["feeds_file"]
+    return Settings(
+        config_path=path,
+        feeds_path=feeds_path,
+        database_url=database_url,
+        http=HttpSettings(
+            timeout_seconds=v["http.timeout_seconds"],
+            connect_timeout_seconds=v["http.connect_timeout_seconds"],
+            max_body_bytes=v["http.max_body_bytes"],
+            max_redirects=v["http.max_redirects"],
+            allow_private_networks=v["http.allow_private_networks"],
+            user_agent=v["http.user_agent"],
+            per_host_concurrency=v["http.per_host_concurrency"],
+        ),
+        scheduler=SchedulerSettings(
+            tick_seconds=v["scheduler.tick_seconds"], workers=v["scheduler.workers"]
+        ),
+        webhooks=webhooks,
+        feeds=_parse_feeds(feeds_path),
+    )

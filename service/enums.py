@@ -1,0 +1,28 @@
+"""Lifecycle and provenance states shared by storage, pipeline and alerts.
+
+Plain enums with no database import, so pure stages can use them; ``models.py``
+stores them by value.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ArticleOrigin(enum.StrEnum):
+    """How an article entered the service."""
+
+    SEED = "seed"  # the seed corpus (corpus/seeds)
+    FEED = "feed"  # an entry of a polled feed, article page fetched
+    BACKFILL = "backfill"  # an archive page walked by `service backfill`
+    FILE = "file"  # a local file given to `service extract`
+    ENTRY_FALLBACK = "entry_fallback"  # the feed entry's own content (article page unusable)
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Where one webhook delivery of one event stands."""
+
+    PENDING = "pending"  # waiting for its first or next attempt
+    DELIVERED = "delivered"  # the subscriber answered 2xx
+    FAILED = "failed"  # the last attempt failed; another is scheduled
+    DEAD = "dead"  # attempts exhausted; no further tries

@@ -1,0 +1,233 @@
+"""Database tables as SQLAlchemy 2.0 typed models.
+
+Only ``store.py`` (and Alembic's ``env.py``) import this module: everything else
+exchanges frozen dataclasses with ``store.py``.
+
+Conventions:
+
+- ``MetaData`` carries a naming convention so constraint names are stable across
+  SQLite and PostgreSQL and autogenerate diffs stay quiet (Alembic's naming.rst).
+- Enums are stored by *value* (``"iran-backed"``, not ``"IRAN_BACKED"``) in a
+  VARCHAR without a CHECK constraint: adding an event type needs no migration,
+  and Python validates values on the way in.
+- Datetimes are timezone-aware UTC on the way in and on the way out, on both
+  databases (SQLite has no zone type: it stores UTC wall time).
+- JSON is ``JSON`` on SQLite and ``JSONB`` on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+from typing import Annotated
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from service.enums import ArticleOrigin, DeliveryStatus
+from service.events import Affiliation, DatePrecision, EventType, Precision
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(sa.TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend; naive datetimes are refused."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: pass a timezone-aware datetime")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def _enum_values(enum_class: type[enum.Enum]) -> list[str]:
+    return [str(member.value) for member in enum_class]
+
+
+JSONType = sa.JSON().with_variant(JSONB(), "postgresql")
+
+# Column shapes used more than once.
+intpk = Annotated[int, mapped_column(primary_key=True)]
+datetime_now = Annotated[datetime, mapped_column(UTCDateTime(), server_default=sa.func.now())]
+bool_false = Annotated[bool, mapped_column(server_default=sa.false())]
+int_zero = Annotated[int, mapped_column(server_default=sa.text("0"))]
+json_counts = Annotated[dict[str, int], mapped_column(JSONType)]
+json_strings = Annotated[list[str], mapped_column(JSONType)]
+short_str = Annotated[str, mapped_column(sa.String(255))]
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        enum.Enum: sa.Enum(
+            enum.Enum,
+            native_enum=False,
+            create_constraint=False,
+            length=32,
+            values_callable=_enum_values,
+            validate_strings=True,
+        ),
+        datetime: UTCDateTime(),
+        str: sa.Text(),
+    }
+
+
+class Feed(Base):
+    """A configured feed and its poll state."""
+
+    __tablename__ = "feeds"
+
+    id: Mapped[intpk]
+    name: Mapped[short_str] = mapped_column(unique=True)
+    url: Mapped[str]
+    outlet: Mapped[short_str]
+    interval_seconds: Mapped[int]
+    etag: Mapped[str | None]
+    last_modified: Mapped[str | None]
+    next_due: Mapped[datetime | None] = mapped_column(index=True)
+    last_polled: Mapped[datetime | None]
+    last_status: Mapped[int | None]  # HTTP status of the last poll
+    consecutive_errors: Mapped[int_zero]
+    last_error: Mapped[str | None]
+    entries_seen: Mapped[int_zero]
+    events_count: Mapped[int_zero]
+    created_at: Mapped[datetime_now]
+
+
+class Article(Base):
+    """One report's text, wherever it came from."""
+
+    __tablename__ = "articles"
+    __table_args__ = (sa.UniqueConstraint("feed_id", "guid"),)
+
+    id: Mapped[intpk]
+    url: Mapped[str | None] = mapped_column(unique=True)
+    canonical_url: Mapped[str | None] = mapped_column(index=True)
+    outlet: Mapped[str | None] = mapped_column(sa.String(255))
+    title: Mapped[str | None]
+    published: Mapped[datetime | None]
+    published_is_estimate: Mapped[bool_false]
+    fetched: Mapped[datetime]
+    text: Mapped[str]
+    content_hash: Mapped[str] = mapped_column(sa.String(64), index=True)
+    is_seed: Mapped[bool_false]
+    origin_kind: Mapped[ArticleOrigin]
+    guid: Mapped[str | None]
+    feed_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("feeds.id", ondelete="SET NULL"), index=True
+    )
+    duplicate_of: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("articles.id", ondelete="SET NULL"), index=True
+    )
+    similarity: Mapped[float | None]
+    created_at: Mapped[datetime_now]
+
+
+class Event(Base):
+    """One event of the DESIGN.md contract, flattened into columns."""
+
+    __tablename__ = "events"
+
+    id: Mapped[intpk]
+    type: Mapped[EventType] = mapped_column(index=True)
+    movement: Mapped[bool]
+    actor_name: Mapped[short_str]
+    actor_affiliation: Mapped[Affiliation] = mapped_column(index=True)
+    location_name: Mapped[short_str]
+    location_lat: Mapped[float | None]
+    location_lon: Mapped[float | None]
+    location_admin2: Mapped[str | None] = mapped_column(sa.String(255))
+    location_precision: Mapped[Precision]
+    origin_name: Mapped[str | None] = mapped_column(sa.String(255))
+    origin_lat: Mapped[float | None]
+    origin_lon: Mapped[float | None]
+    origin_admin2: Mapped[str | None] = mapped_column(sa.String(255))
+    origin_precision: Mapped[Precision | None]
+    date: Mapped[str | None] = mapped_column(sa.String(32), index=True)  # ISO date
+    date_precision: Mapped[DatePrecision]
+    quantities: Mapped[json_counts]
+    equipment: Mapped[json_strings]
+    hedged: Mapped[bool]
+    source_name: Mapped[str | None] = mapped_column(sa.String(255))
+    source_outlet: Mapped[str | None] = mapped_column(sa.String(255))
+    source_url: Mapped[str | None]
+    in_region: Mapped[bool] = mapped_column(index=True)
+    evidence_text: Mapped[str]
+    evidence_start: Mapped[int]
+    evidence_end: Mapped[int]
+    sources_count: Mapped[int] = mapped_column(server_default=sa.text("1"))
+    created_at: Mapped[datetime_now]
+
+
+class EventArticle(Base):
+    """An article reporting an event (one event, many reports), with its evidence span."""
+
+    __tablename__ = "event_articles"
+    __table_args__ = (sa.UniqueConstraint("event_id", "article_id"),)
+
+    id: Mapped[intpk]
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
+    article_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("articles.id", ondelete="CASCADE"), index=True
+    )
+    evidence_start: Mapped[int]
+    evidence_end: Mapped[int]
+    created_at: Mapped[datetime_now]
+
+
+class Delivery(Base):
+    """The webhook outbox: one row per event and subscriber."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("event_id", "subscriber"),
+        sa.Index(None, "status", "next_attempt_at"),
+    )
+
+    id: Mapped[intpk]
+    event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
+    subscriber: Mapped[short_str]
+    webhook_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    status: Mapped[DeliveryStatus] = mapped_column(server_default=DeliveryStatus.PENDING.value)
+    attempts: Mapped[int_zero]
+    next_attempt_at: Mapped[datetime | None]
+    last_status: Mapped[int | None]  # HTTP status of the last attempt
+    last_error: Mapped[str | None]
+    created_at: Mapped[datetime_now]
+    delivered_at: Mapped[datetime | None]
+
+
+target_metadata = Base.metadata
+
+__all__ = [
+    "Article",
+    "Base",
+    "Delivery",
+    "Event",
+    "EventArticle",
+    "Feed",
+    "UTCDateTime",
+    "target_metadata",
+]

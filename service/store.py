@@ -1,0 +1,547 @@
+"""Storage: engines, migrations, and the repository functions over ``models.py``.
+
+The only module that maps between rows and the service's frozen values. Callers
+hold a :class:`~sqlalchemy.orm.Session` from :func:`session_scope` (one
+transaction, committed on success) and pass it in; repository functions flush
+but never commit, so a caller can group several of them in one transaction.
+Database errors come out as :class:`~service.errors.StoreError`.
+
+Time is a parameter (``now``): only ``clock.py`` reads the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, Engine, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from service import models
+from service.config import FeedSettings
+from service.enums import ArticleOrigin
+from service.errors import StoreError
+from service.events import (
+    Actor,
+    Affiliation,
+    DatePrecision,
+    Event,
+    EventType,
+    Evidence,
+    Location,
+    Precision,
+    Source,
+)
+
+# ---------------------------------------------------------------------------
+# Engines and sessions
+
+
+def normalise_url(url: str) -> URL:
+    """Parse a database URL; a bare ``postgresql://`` means the psycopg 3 driver."""
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def display_url(url: str) -> str:
+    """The URL with any password masked, for messages and logs."""
+    return normalise_url(url).render_as_string(hide_password=True)
+
+
+def create_engine(url: str, *, foreign_keys: bool = True) -> Engine:
+    """An engine for ``url``.
+
+    SQLite: the database directory is created, connections use WAL and enforce
+    foreign keys (migrations pass ``foreign_keys=False``: batch migrations copy
+    and drop tables, which must not cascade). pysqlite's own transaction handling
+    is switched off so SQLAlchemy's BEGIN/SAVEPOINT work as written (see the
+    SQLAlchemy SQLite dialect notes on savepoints and transactional DDL).
+    """
+    parsed = normalise_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return sa.create_engine(parsed, pool_pre_ping=True)
+
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
+    if not in_memory:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(parsed)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+        if not in_memory:
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One transaction: commit on success, roll back on any exception."""
+    with factory() as session:
+        try:
+            with session.begin():
+                yield session
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc.__class__.__name__}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------
+# Migrations
+
+
+def migrations_dir() -> Path:
+    """The Alembic script directory.
+
+    In a source checkout (or an editable install) it sits next to the package;
+    an installed package (the Docker image) finds it in the working directory.
+    """
+    candidates = [
+        Path(__file__).resolve().parent.parent / "migrations",
+        Path.cwd() / "migrations",
+    ]
+    for candidate in candidates:
+        if (candidate / "env.py").is_file():
+            return candidate
+    raise StoreError(
+        "migrations directory not found (looked in "
+        + ", ".join(str(c) for c in candidates)
+        + "); run from the project directory"
+    )
+
+
+def alembic_config(url: str | None = None, *, connection: Connection | None = None) -> Config:
+    """An Alembic config for ``url`` (or an open ``connection``), without alembic.ini.
+
+    ``env.py`` reads ``database_url``/``connection`` from ``config.attributes``;
+    leaving alembic.ini out also leaves the service's logging set-up alone.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
+    if url is not None:
+        config.attributes["database_url"] = url
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(url: str, revision: str = "head") -> str | None:
+    """Migrate the database at ``url`` to ``revision``; return the revision reached."""
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"{display_url(url)}: migration failed: {exc}") from exc
+    engine = create_engine(url)
+    try:
+        return current_revision(engine)
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def require_current_schema(engine: Engine) -> None:
+    """Raise StoreError unless the database is migrated to the head revision."""
+    try:
+        current = current_revision(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"{display_url(str(engine.url))}: cannot connect: {exc}") from exc
+    head = head_revision()
+    if current != head:
+        state = "not migrated" if current is None else f"at revision {current}, not {head}"
+        raise StoreError(
+            f"database {engine.url.render_as_string(hide_password=True)} is {state}; "
+            "run `service db upgrade`"
+        )
+
+
+# ---------------------------------------------------------------------------
+# Values exchanged with callers
+
+
+@dataclass(frozen=True, slots=True)
+class FeedState:
+    """A feed with its poll state; ``configured`` is false for feeds dropped from the file."""
+
+    name: str
+    url: str
+    outlet: str
+    interval_seconds: int
+    configured: bool
+    etag: str | None = None
+    last_modified: str | None = None
+    next_due: datetime | None = None
+    last_polled: datetime | None = None
+    last_status: int | None = None
+    consecutive_errors: int = 0
+    last_error: str | None = None
+    entries_seen: int = 0
+    events_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class NewArticle:
+    """An article to store; ``content_hash`` is computed by the caller (``hashing.py``)."""
+
+    text: str
+    content_hash: str
+    origin_kind: ArticleOrigin
+    fetched: datetime
+    url: str | None = None
+    canonical_url: str | None = None
+    outlet: str | None = None
+    title: str | None = None
+    published: datetime | None = None
+    published_is_estimate: bool = False
+    is_seed: bool = False
+    guid: str | None = None
+    feed_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    id: int
+    url: str | None
+    outlet: str | None
+    title: str | None
+    published: datetime | None
+    published_is_estimate: bool
+    fetched: datetime
+    text: str
+    content_hash: str
+    is_seed: bool
+    origin_kind: ArticleOrigin
+    duplicate_of: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An event as stored: the contract value plus its row id and reports."""
+
+    id: int
+    event: Event
+    created_at: datetime
+    sources_count: int
+    article_ids: tuple[int, ...]
+
+
+# ---------------------------------------------------------------------------
+# Feeds
+
+
+def sync_feeds(session: Session, feeds: Sequence[FeedSettings]) -> tuple[int, int]:
+    """Insert configured feeds and update changed ones; return (added, updated).
+
+    Feeds no longer configured keep their rows (and history). A changed URL drops
+    the conditional-GET validators, which belonged to the old URL.
+    """
+    rows = {row.name: row for row in session.scalars(sa.select(models.Feed))}
+    added = updated = 0
+    for feed in feeds:
+        row = rows.get(feed.name)
+        if row is None:
+            session.add(
+                models.Feed(
+                    name=feed.name,
+                    url=feed.url,
+                    outlet=feed.outlet,
+                    interval_seconds=feed.interval_seconds,
+                )
+            )
+            added += 1
+            continue
+        changed = (row.url, row.outlet, row.interval_seconds) != (
+            feed.url,
+            feed.outlet,
+            feed.interval_seconds,
+        )
+        if row.url != feed.url:
+            row.etag = None
+            row.last_modified = None
+        row.url, row.outlet, row.interval_seconds = feed.url, feed.outlet, feed.interval_seconds
+        updated += changed
+    session.flush()
+    return added, updated
+
+
+def list_feeds(session: Session, configured: Sequence[FeedSettings]) -> list[FeedState]:
+    """Configured feeds in file order with their stored state, then unconfigured rows."""
+    rows = {row.name: row for row in session.scalars(sa.select(models.Feed))}
+    states: list[FeedState] = []
+    for feed in configured:
+        row = rows.pop(feed.name, None)
+        if row is None:
+            states.append(
+                FeedState(
+                    name=feed.name,
+                    url=feed.url,
+                    outlet=feed.outlet,
+                    interval_seconds=feed.interval_seconds,
+                    configured=True,
+                )
+            )
+        else:
+            states.append(_feed_state(row, configured=True, settings=feed))
+    for name in sorted(rows):
+        states.append(_feed_state(rows[name], configured=False, settings=None))
+    return states
+
+
+def _feed_state(row: models.Feed, *, configured: bool, settings: FeedSettings | None) -> FeedState:
+    return FeedState(
+        name=row.name,
+        url=settings.url if settings else row.url,
+        outlet=settings.outlet if settings else row.outlet,
+        interval_seconds=settings.interval_seconds if settings else row.interval_seconds,
+        configured=configured,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        next_due=row.next_due,
+        last_polled=row.last_polled,
+        last_status=row.last_status,
+        consecutive_errors=row.consecutive_errors,
+        last_error=row.last_error,
+        entries_seen=row.entries_seen,
+        events_count=row.events_count,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Articles
+
+
+def add_article(session: Session, article: NewArticle) -> int:
+    """Insert an article and return its id."""
+    row = models.Article(
+        url=article.url,
+        canonical_url=article.canonical_url,
+        outlet=article.outlet,
+        title=article.title,
+        published=article.published,
+        published_is_estimate=article.published_is_estimate,
+        fetched=article.fetched,
+        text=article.text,
+        content_hash=article.content_hash,
+        is_seed=article.is_seed,
+        origin_kind=article.origin_kind,
+        guid=article.guid,
+        feed_id=article.feed_id,
+    )
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot store article {article.url or article.title!r}: {exc}") from exc
+    return row.id
+
+
+def find_seed_by_hash(session: Session, content_hash: str) -> int | None:
+    """The id of a seed article with this content hash, if one is stored."""
+    return session.scalar(
+        sa.select(models.Article.id)
+        .where(models.Article.is_seed.is_(True), models.Article.content_hash == content_hash)
+        .limit(1)
+    )
+
+
+def count_articles(session: Session, *, seeds_only: bool = False) -> int:
+    query = sa.select(sa.func.count()).select_from(models.Article)
+    if seeds_only:
+        query = query.where(models.Article.is_seed.is_(True))
+    return session.scalar(query) or 0
+
+
+def get_article(session: Session, article_id: int) -> StoredArticle | None:
+    row = session.get(models.Article, article_id)
+    if row is None:
+        return None
+    return StoredArticle(
+        id=row.id,
+        url=row.url,
+        outlet=row.outlet,
+        title=row.title,
+        published=row.published,
+        published_is_estimate=row.published_is_estimate,
+        fetched=row.fetched,
+        text=row.text,
+        content_hash=row.content_hash,
+        is_seed=row.is_seed,
+        origin_kind=row.origin_kind,
+        duplicate_of=row.duplicate_of,
+    )
+
+
+def list_articles(session: Session, *, seeds_only: bool = False) -> list[StoredArticle]:
+    query = sa.select(models.Article.id).order_by(models.Article.id)
+    if seeds_only:
+        query = query.where(models.Article.is_seed.is_(True))
+    articles = [get_article(session, article_id) for article_id in session.scalars(query)]
+    return [article for article in articles if article is not None]
+
+
+# ---------------------------------------------------------------------------
+# Events
+
+
+def store_events(
+    session: Session, article_id: int, events: Sequence[Event], *, now: datetime
+) -> list[int]:
+    """Store ``events`` found in article ``article_id``, all or none; return their ids.
+
+    Runs in a SAVEPOINT inside the caller's transaction, so a failure leaves
+    nothing of this article's events behind and the session usable.
+    """
+    if not events:
+        return []
+    try:
+        with session.begin_nested():
+            if session.get(models.Article, article_id) is None:
+                raise StoreError(f"cannot store events: no article with id {article_id}")
+            rows = [_event_row(event, now) for event in events]
+            session.add_all(rows)
+            session.flush()
+            session.add_all(
+                models.EventArticle(
+                    event_id=row.id,
+                    article_id=article_id,
+                    evidence_start=event.evidence.start,
+                    evidence_end=event.evidence.end,
+                    created_at=now,
+                )
+                for row, event in zip(rows, events, strict=True)
+            )
+            session.flush()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot store events of article {article_id}: {exc}") from exc
+    return [row.id for row in rows]
+
+
+def list_events(session: Session, *, limit: int | None = None) -> list[StoredEvent]:
+    """Stored events, newest first."""
+    query = sa.select(models.Event).order_by(models.Event.id.desc())
+    if limit is not None:
+        query = query.limit(limit)
+    rows = list(session.scalars(query))
+    links: dict[int, list[int]] = {row.id: [] for row in rows}
+    if rows:
+        for event_id, article_id in session.execute(
+            sa.select(models.EventArticle.event_id, models.EventArticle.article_id)
+            .where(models.EventArticle.event_id.in_(links))
+            .order_by(models.EventArticle.id)
+        ):
+            links[event_id].append(article_id)
+    return [
+        StoredEvent(
+            id=row.id,
+            event=_event_value(row),
+            created_at=row.created_at,
+            sources_count=row.sources_count,
+            article_ids=tuple(links[row.id]),
+        )
+        for row in rows
+    ]
+
+
+def count_events(session: Session) -> int:
+    return session.scalar(sa.select(sa.func.count()).select_from(models.Event)) or 0
+
+
+def _event_row(event: Event, now: datetime) -> models.Event:
+    origin = event.origin
+    return models.Event(
+        type=event.type,
+        movement=event.movement,
+        actor_name=event.actor.name,
+        actor_affiliation=event.actor.affiliation,
+        location_name=event.location.name,
+        location_lat=event.location.lat,
+        location_lon=event.location.lon,
+        location_admin2=event.location.admin2,
+        location_precision=event.location.precision,
+        origin_name=origin.name if origin else None,
+        origin_lat=origin.lat if origin else None,
+        origin_lon=origin.lon if origin else None,
+        origin_admin2=origin.admin2 if origin else None,
+        origin_precision=origin.precision if origin else None,
+        date=event.date,
+        date_precision=event.date_precision,
+        quantities=dict(event.quantities),
+        equipment=list(event.equipment),
+        hedged=event.hedged,
+        source_name=event.source.name,
+        source_outlet=event.source.outlet,
+        source_url=event.source.url,
+        in_region=event.in_region,
+        evidence_text=event.evidence.text,
+        evidence_start=event.evidence.start,
+        evidence_end=event.evidence.end,
+        sources_count=1,
+        created_at=now,
+    )
+
+
+def _event_value(row: models.Event) -> Event:
+    origin = None
+    if row.origin_name is not None and row.origin_precision is not None:
+        origin = Location(
+            name=row.origin_name,
+            lat=row.origin_lat,
+            lon=row.origin_lon,
+            admin2=row.origin_admin2,
+            precision=Precision(row.origin_precision),
+        )
+    return Event(
+        type=EventType(row.type),
+        actor=Actor(name=row.actor_name, affiliation=Affiliation(row.actor_affiliation)),
+        location=Location(
+            name=row.location_name,
+            lat=row.location_lat,
+            lon=row.location_lon,
+            admin2=row.location_admin2,
+            precision=Precision(row.location_precision),
+        ),
+        origin=origin,
+        date=row.date,
+        date_precision=DatePrecision(row.date_precision),
+        hedged=row.hedged,
+        in_region=row.in_region,
+        evidence=Evidence(
+            text=row.evidence_text, start=row.evidence_start, end=row.evidence_end
+        ),
+        source=Source(name=row.source_name, outlet=row.source_outlet, url=row.source_url),
+        quantities=dict(row.quantities),
+        equipment=tuple(row.equipment),
+    )
