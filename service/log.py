@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import TextIO
 
 FIELDS = ("feed_url", "entry_id", "action", "status", "duration_ms")
@@ -28,7 +29,8 @@ class KeyValueFormatter(logging.Formatter):
     """``2024-01-01T12:00:00Z INFO service.x: Message key=value ...``"""
 
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S%z")
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%SZ")
+        self.converter = time.gmtime
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
@@ -44,13 +46,30 @@ def _value(value: object) -> str:
     return repr(text) if (not text or any(ch.isspace() for ch in text)) else text
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (test runners swap it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
+
+
 def setup(level: str = "INFO", stream: TextIO | None = None) -> None:
-    """Send the service's logs to ``stream`` (stderr) at ``level``; idempotent."""
+    """Send the service's logs to ``stream`` (default: stderr) at ``level``; idempotent."""
     root = logging.getLogger()
-    for handler in list(root.handlers):
-        if getattr(handler, "_service_handler", False):
-            root.removeHandler(handler)
-    handler = logging.StreamHandler(stream or sys.stderr)
+    for old in list(root.handlers):
+        if getattr(old, "_service_handler", False):
+            root.removeHandler(old)
+    handler: logging.Handler = (
+        _StderrHandler() if stream is None else logging.StreamHandler(stream)
+    )
     handler.setFormatter(KeyValueFormatter())
     handler._service_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)
