@@ -1,0 +1,732 @@
+"""The extraction engine: a report's text in, Deir Ezzor movement events out.
+
+Order of evaluation, per document:
+
+1. ``text.segment`` keeps the report's head (title, sub-title, captions) and body
+   and drops furniture, reader comments and teasers.
+2. Places (gazetteer), actors (dictionary, minus ``ignore`` phrases) and trigger
+   words (action frames) are looked up once over the match form of the text.
+3. Each body sentence in order, skipping reader-voice sentences and denials:
+   a trigger counts unless negated, framed as intent, plan or condition, stative
+   ("are deployed in"), inside a relative clause ("launchers which had been
+   installed"), or an infinitive that does not report an act ("efforts to
+   expel"; but "started last week to withdraw" counts). A frame that requires a
+   force, site or equipment word needs one in the clause ("sent convoys").
+   One event per type per sentence; a strike and an attack in one sentence are
+   one strike.
+4. Arguments, from the trigger's clause: the actor is the nearest actor before
+   the trigger, the agent after "by" in the passive, or the group joined for
+   recruitment; the location is the first place after the trigger introduced by
+   one of the frame's prepositions ("arrived in X", "expelled Z from X"), skipping
+   reference points ("south of X") and qualifiers ("X in Y"), else a place
+   before the trigger, else a pointer back ("there", "the said district"); the
+   origin follows "from". "withdrew from X to new positions" is a relocation.
+5. Discourse: a sentence whose subject points back ("The convoy, which came from
+   al-Heri, consisted of 30 vehicles", "The incoming forces stationed themselves")
+   enriches the previous event instead of making a new one. "Another convoy" or
+   "similar reinforcements" make a new event that inherits the previous actor and
+   town. An actor-less sentence takes the actor of the paragraph's last event,
+   else the previous sentence's subject, else the report's main actor; a
+   location-less movement takes the place named in the report's title.
+6. Dates: the sentence's own date expression (see ``dates``), else the month of
+   an earlier dated sentence in the paragraph, else the publication month when
+   the publication date is known (not estimated), else none. Relative
+   expressions resolve against the report's own date when the text gives one
+   ("SOHR reported on January 22 … yesterday").
+7. One event per real event: headline events fold into the body event of the
+   same type and affiliation; an event whose every detail is contained in
+   another's (wider place, wider or no date, no extra quantity, equipment or
+   origin) folds into it. The evidence is the most informative sentence.
+8. Events outside Deir Ezzor province are kept (``in_region`` false) only when
+   their sentence dates them: undated background elsewhere is not news here.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+from service.events import (
+    Actor,
+    Affiliation,
+    DatePrecision,
+    Event,
+    EventType,
+    Evidence,
+    Location,
+    Source,
+)
+from service.rules import dates as dates_mod
+from service.rules.actions import PREPOSITIONS, ActionRules, Frame, load_actions
+from service.rules.actors import ActorDictionary, ActorMention
+from service.rules.gazetteer import Gazetteer, Place
+from service.rules.quantities import QuantityReader
+from service.rules.text import MatchText, Sentence, Zone, first_person, segment, to_match_text
+
+_TOKEN = re.compile(r"[^\W_]+")
+_CLAUSE_BREAK = re.compile(r";|\b(?:while|whereas|but|meanwhile|however)\b|\s[-–—]\s")
+_RELATIVE = frozenset({"which", "where", "who", "whom", "whose"})
+_THAT_REPORT = frozenset(
+    {
+        "reported", "said", "stated", "confirmed", "confimed", "added", "noted", "indicated",
+        "revealed", "announced", "claimed", "learned", "learnt", "informed", "told", "noting",
+        "known", "fact", "so", "such", "now", "given", "mentioned", "explained", "reports",
+        "says", "sources", "sohr", "observed", "documented", "clear", "believed", "alleged",
+        "shown", "show", "shows", "showed", "reveal", "reveals", "report", "news", "learned",
+        "saying", "stating", "adding", "believes", "thinks", "think", "pointed", "out",
+        "warned", "expected", "likely", "evident", "obvious",
+    }
+)
+_PASSIVE_AUX = frozenset({"was", "were", "been", "being", "is", "are", "be", "got"})
+_IRREGULAR_PARTICIPLES = frozenset(
+    {"sent", "brought", "built", "dug", "set", "taken", "driven", "overrun", "withdrawn", "hit",
+     "struck", "left", "held", "made", "seen", "given", "put", "shot"}
+)
+_PREPS = frozenset(PREPOSITIONS - {"direct"})
+_VIOLENT = frozenset({EventType.STRIKE, EventType.ATTACK})
+_VICTIM_PASSIVE = frozenset({EventType.STRIKE, EventType.ATTACK, EventType.TAKEOVER, EventType.HANDOVER})
+_LEADING = re.compile(
+    r"^(?:(?:moreover|meanwhile|additionally|in addition|also|furthermore|besides|then|later|"
+    r"subsequently|afterwards|according to [^,]{1,80}|on [^,]{1,30}|in [^,]{1,30}|earlier [^,]{0,30}|"
+    r"last [^,]{1,20}|yesterday|today|finally),?\s+)+"
+)
+_SPAN = re.compile(r"\b(?:stretching|extending|ranging|running|between|area from|areas from)\b")
+_ORIGIN_CUE = re.compile(r"(?:\bfrom(?: the (?:direction|town|city|village|area|countryside) of)?(?: the)?)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """What the rules read: text plus what the outlet told us about it."""
+
+    text: str
+    published: date | None = None
+    outlet: str | None = None
+    url: str | None = None
+    published_is_estimate: bool = False
+    reporting_source: str | None = None
+    title: str | None = None
+
+
+@dataclass(slots=True)
+class _PlaceHit:
+    start: int  # match-form offsets
+    end: int
+    place: Place
+
+
+@dataclass(slots=True)
+class _Candidate:
+    type: EventType
+    actor: Actor
+    place: Place
+    origin: Place | None
+    date: str | None
+    precision: DatePrecision
+    explicit_date: bool
+    quantities: dict[str, int]
+    equipment: list[str]
+    hedged: bool
+    start: int
+    end: int
+    sentence: int
+    paragraph: int
+    headline: bool
+    source: str | None
+    score: int = 0
+    parts: list[int] = field(default_factory=list)
+
+    def informativeness(self) -> int:
+        score = 8 - self.place.width
+        score += 3 if self.precision is DatePrecision.DAY else (1 if self.explicit_date else 0)
+        score += 2 * bool(self.origin) + 2 * bool(self.quantities) + bool(self.equipment)
+        score += 2 if not self.headline else -5
+        return score
+
+
+class RuleSet:
+    """Loaded, validated rules; ``extract`` is pure and safe to call from many threads."""
+
+    def __init__(self, gazetteer: Gazetteer, actors: ActorDictionary, actions: ActionRules) -> None:
+        self.gazetteer = gazetteer
+        self.actors = actors
+        self.actions = actions
+        self.quantities = QuantityReader(actions.quantities)
+
+    @classmethod
+    def load(cls, directory: Path) -> RuleSet:
+        return cls(
+            Gazetteer.load(directory / "gazetteer.yaml"),
+            ActorDictionary.load(directory / "actors.yaml"),
+            load_actions(directory / "actions.yaml"),
+        )
+
+    def extract(self, doc: Document) -> list[Event]:
+        return _Extraction(self, doc).run()
+
+
+def load_rules(directory: Path) -> RuleSet:
+    return RuleSet.load(directory)
+
+
+_TROOP_MOVES = frozenset({EventType.DEPLOYMENT, EventType.WITHDRAWAL, EventType.RELOCATION})
+
+
+def _same_kind(a: EventType, b: EventType) -> bool:
+    """Types a follow-up sentence may describe of the same movement ("removed … from the said district")."""
+    return a is b or (a in _TROOP_MOVES and b in _TROOP_MOVES)
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text)
+
+
+class _Extraction:
+    def __init__(self, rules: RuleSet, doc: Document) -> None:
+        self.r = rules
+        self.ctx = rules.actions.context
+        self.cls = rules.actions.classes
+        self.doc = doc
+        self.text = doc.text
+        self.mt: MatchText = to_match_text(doc.text)
+        blocked = rules.actors.ignored_spans(self.mt)
+        self.places = [
+            _PlaceHit(h.start, h.end, rules.gazetteer.resolve(h, self.mt))
+            for h in rules.gazetteer.index.find(self.mt, blocked)
+        ]
+        self.actor_mentions = rules.actors.find(self.mt, blocked)
+        # Actor phrases may contain the trigger ("Israeli airstrikes"); place names may not.
+        taken = blocked + [(p.start, p.end) for p in self.places]
+        self.triggers = list(rules.actions.triggers.find(self.mt, taken))
+        self.sentences = segment(doc.text)
+        self.candidates: list[_Candidate] = []
+        self.last_event: _Candidate | None = None
+        self.ref = self._reference_date()
+        self.title_place, self.title_actor = self._title_context()
+
+    # ------------------------------------------------------------------ helpers
+    def _m(self, original: int) -> int:
+        return bisect.bisect_left(self.mt.offsets, original)
+
+    def _in(self, items: list, start: int, end: int) -> list:  # type: ignore[type-arg]
+        return [x for x in items if start <= x.start < end]
+
+    def _reference_date(self) -> date | None:
+        """The report's own date when the text gives one near publication, else publication."""
+        pub = self.doc.published
+        for s in self.sentences:
+            for d in dates_mod.find_dates(s.text, pub):
+                day = d.day()
+                if d.report and day and (pub is None or 0 <= (pub - day).days <= 14):
+                    return day
+        return pub
+
+    def _title_context(self) -> tuple[Place | None, Actor | None]:
+        texts = [self.doc.title] if self.doc.title else []
+        texts += [s.text for s in self.sentences if s.zone is Zone.HEAD]
+        place = actor = None
+        for t in texts:
+            if not t:
+                continue
+            mt = to_match_text(t)
+            if place is None:
+                for h in self.r.gazetteer.index.find(mt):
+                    p = self.r.gazetteer.resolve(h, mt)
+                    if p.in_region:
+                        place = p
+                        break
+            if actor is None:
+                found = self.r.actors.find(mt, self.r.actors.ignored_spans(mt))
+                if found:
+                    actor = found[0].entry.actor()
+        if actor is None:
+            counts: dict[Affiliation, int] = {}
+            for a in self.actor_mentions:
+                counts[a.entry.affiliation] = counts.get(a.entry.affiliation, 0) + 1
+            if counts:
+                actor = self.r.actors.generic(max(counts, key=lambda k: counts[k]))
+        return place, actor
+
+    def _clause(self, s_start: int, s_end: int, pos: int) -> tuple[int, int]:
+        start, end = s_start, s_end
+        for m in _CLAUSE_BREAK.finditer(self.mt.text, s_start, s_end):
+            if m.end() <= pos:
+                start = m.end()
+            elif m.start() >= pos:
+                end = m.start()
+                break
+        return start, end
+
+    # --------------------------------------------------------- trigger context
+    def _blocked_by_context(self, clause_start: int, ts: int, te: int, s: Sentence, word: str) -> bool:
+        mt = self.mt.text
+        before = mt[clause_start:ts]
+        toks = _tokens(before)
+        last4 = " ".join(toks[-4:])
+        if self.ctx["negations"].search(last4):
+            return True
+        win_start = clause_start
+        if len(toks) > 6:
+            win_start = ts - len(" ".join(toks[-6:])) - 2
+        for m in self.ctx["intent"].finditer(mt[max(win_start, clause_start):ts]):
+            if m.group(0) == "may":
+                orig = self.mt.offsets[max(win_start, clause_start) + m.start()]
+                if self.text[orig : orig + 3] == "May" and orig != s.start:
+                    continue  # the month, not the modal
+            return True
+        if toks and toks[-1] == "to" and (len(toks) < 2 or not self.ctx["inchoatives"].ends(" ".join(toks[:-1]))):
+            # "efforts to expel", but not "started last week to withdraw"
+            if not re.search(r"\b(?:started|began|begun|start|begin|continued|resumed)\b", " ".join(toks[-5:])):
+                return True
+        first = word.split()[0]
+        if (first.endswith("ed") or first in _IRREGULAR_PARTICIPLES) and re.search(
+            r"\b(?:the|a|an|their|its|his|her|our|newly|recently|previously|already)\s+(?:[^\W_]+\s+)?$", before
+        ) and not re.search(r"\b(?:has|have|had|was|were|been)\s+(?:[^\W_]+\s+)?$", before):
+            return True  # "the newly-built headquarters": a description, not an act
+        if self.ctx["conditional"].search(mt[self._m(s.start) : ts]):
+            return True
+        stative = self.ctx["stative"]
+        for m in stative.finditer(mt[max(clause_start, ts - 40) : te]):
+            if max(clause_start, ts - 40) + m.end() == te:
+                return True
+        # Inside a relative clause with no comma closing it: background, not the event.
+        for i in range(len(toks) - 1, -1, -1):
+            tok = toks[i]
+            if tok in _RELATIVE or (tok == "that" and i > 0 and toks[i - 1] not in _THAT_REPORT):
+                tail = before[before.rfind(tok) :]
+                if "," not in tail:
+                    return True
+                break
+        return False
+
+    def _participial(self, ts: int, word: str, clause_start: int) -> bool:
+        """A reduced relative ("personnel stationed within"): describes, does not report."""
+        first = word.split()[0]
+        if not (first.endswith("ed") or first in _IRREGULAR_PARTICIPLES):
+            return False
+        before = self.mt.text[clause_start:ts]
+        toks = _tokens(before)
+        if not toks or before.rstrip().endswith(","):
+            return False
+        if toks[-1] in self.ctx["auxiliaries"].words or toks[-1] in _PASSIVE_AUX:
+            return False
+        # "Russian forces deployed in X" (a headline): the subject opens the clause.
+        subject = [a for a in self.actor_mentions if clause_start <= a.start and a.end <= ts]
+        opening = _tokens(self.mt.text[clause_start : subject[0].start]) if subject else None
+        return not (subject and len(opening or []) <= 1 and subject[-1].end >= ts - 1)
+
+    def _passive(self, clause_start: int, ts: int, word: str) -> bool:
+        toks = _tokens(self.mt.text[clause_start:ts])[-3:]
+        first = word.split()[0]
+        participle = first.endswith("ed") or first in _IRREGULAR_PARTICIPLES
+        return participle and any(t in _PASSIVE_AUX for t in toks)
+
+    # --------------------------------------------------------------- arguments
+    def _actor_for(
+        self, frame: Frame, etype: EventType, clause: tuple[int, int], ts: int, te: int, word: str
+    ) -> tuple[ActorMention | None, bool]:
+        """(actor mention, victim_passive)."""
+        mentions = self._in(self.actor_mentions, clause[0], clause[1])
+        after = [a for a in mentions if a.start >= te]
+        if frame.actor_is_object:
+            return (after[0] if after else None), False
+        # The agent: "installed by X"; for a movement noun also "the withdrawal of X".
+        agent = r"by" if etype in _VICTIM_PASSIVE or not etype.is_movement else r"by|of"
+        by = re.match(rf"\s*(?:[^\W_]+\s+){{0,6}}?(?:{agent})\s+(?:the\s+)?", self.mt.text[te : clause[1]])
+        if by:
+            agent_start = te + by.end()
+            for a in after:
+                if a.start == agent_start:
+                    return a, False
+        if self._passive(clause[0], ts, word) and etype in _VICTIM_PASSIVE:
+            return None, True
+        before = [a for a in mentions if a.start < ts]
+        return (before[-1] if before else None), False
+
+    def _is_reference(self, gap: str) -> bool:
+        if not self.ctx["reference_before"].ends(gap):
+            return False
+        return not re.search(r"\bthe\s+(?:[^\W_]+\s+){0,2}$", gap.rsplit(" of", 1)[0] + " ") or bool(
+            re.search(r"\bkm\b|\bkilomet|\bmiles?\b|border with|opposite|facing|oriented|directed", gap)
+        )
+
+    def _locate(
+        self, frame: Frame, clause: tuple[int, int], ts: int, te: int
+    ) -> tuple[Place | None, Place | None, bool, bool]:
+        """(location, origin, destination is "new positions", deictic)."""
+        mt = self.mt.text
+        places = [p for p in self._in(self.places, te, clause[1])]
+        loc: Place | None = None
+        origin: Place | None = None
+        dest: Place | None = None
+        river: Place | None = None
+        prev: _PlaceHit | None = None
+        prev_end = te
+        skip_next = False
+        for p in places:
+            gap = mt[prev_end : p.start]
+            gtoks = _tokens(gap)
+            if len(gtoks) > 24:
+                break
+            if self._is_reference(gap):
+                prev_end = p.end
+                continue
+            if skip_next:
+                skip_next = False
+                prev, prev_end = p, p.end
+                continue
+            if (
+                prev is not None
+                and gtoks[:1] in (["in"], ["of"], ["near"], ["at"])
+                and len(gtoks) <= 4
+                and self.r.gazetteer.contains(p.place, prev.place)
+            ):
+                prev_end = p.end
+                continue
+            if p.place.kind == "river":
+                river = river or p.place
+                prev, prev_end = p, p.end
+                continue
+            preps = [t for t in gtoks if t in _PREPS]
+            # The governing preposition is the last one that is not "of": "in the town of X".
+            prep = next((t for t in reversed(preps) if t != "of"), preps[-1] if preps else None)
+            if _SPAN.search(gap) and (prep in frame.location or prep == "from"):
+                loc = loc or p.place
+                skip_next = True
+            elif prep == "from" and "from" in frame.origin and _ORIGIN_CUE.search(gap + " "):
+                origin = origin or p.place
+            elif prep is not None and prep in frame.destination:
+                dest = dest or p.place
+            elif prep is not None and prep in frame.location:
+                loc = loc or p.place
+            elif prep is None and "direct" in frame.location and len(gtoks) <= 3:
+                loc = loc or p.place
+            prev, prev_end = p, p.end
+        new_positions = False
+        if frame.destination:
+            tail = mt[te : clause[1]]
+            dest_words = "|".join(frame.destination)
+            m = re.search(rf"\b(?:{dest_words})\b\s+(?:[^\W_]+\s+){{0,3}}?", tail)
+            if m and self.cls["new_positions"].search(tail[m.start() : m.end() + 40]):
+                new_positions = True
+        if dest is not None or new_positions:
+            if dest is not None:
+                origin, loc = loc, dest
+            elif loc is not None:
+                origin, loc = loc, self.r.gazetteer.town_of(loc)
+        if loc is None:
+            before = [p for p in self._in(self.places, clause[0], ts) if p.place.kind != "river"]
+            for p in reversed(before):
+                gap = mt[max(clause[0], p.start - 40) : p.start]
+                if not self._is_reference(gap):
+                    loc = p.place
+                    break
+        deictic = False
+        if loc is None:
+            if self.ctx["deictic_places"].search(mt[te : clause[1]]):
+                deictic = True
+            elif river is not None:
+                loc = river
+        return loc, origin, new_positions, deictic
+
+    def _sentence_origin(self, s_start: int, s_end: int) -> Place | None:
+        for p in self._in(self.places, s_start, s_end):
+            if re.search(r"\b(?:came|come|coming|arriving|arrived|sent|brought|moved|transferred)?\s*from(?: the (?:direction|town|city|village|area|countryside) of)?(?: the)?\s*$", self.mt.text[max(s_start, p.start - 50) : p.start]):
+                return p.place
+        return None
+
+    def _source(self, s: Sentence, paragraph_text: str) -> str | None:
+        for scope in (s.text, paragraph_text, self.text):
+            mt = to_match_text(scope).text
+            for name, words in self.r.actions.sources:
+                if words.search(mt):
+                    return name
+        return self.doc.reporting_source or self.doc.outlet
+
+    # -------------------------------------------------------------------- main
+    def run(self) -> list[Event]:
+        paragraphs: dict[int, list[Sentence]] = {}
+        for s in self.sentences:
+            paragraphs.setdefault(s.paragraph, []).append(s)
+        prev_subject: Actor | None = None
+        prev_paragraph = -1
+        para_date: str | None = None
+        dismissed_from = 0
+        for idx, s in enumerate(self.sentences):
+            if s.paragraph != prev_paragraph:
+                para_date = None
+                if s.paragraph > prev_paragraph + 1 and s.zone is Zone.BODY:
+                    prev_subject = None if prev_paragraph < 0 else prev_subject
+                prev_paragraph = s.paragraph
+            s_start, s_end = self._m(s.start), self._m(s.end)
+            smt = self.mt.text[s_start:s_end]
+            if self.ctx["dismissals"].search(smt):
+                for c in self.candidates[dismissed_from:]:
+                    if c.sentence >= idx - 2:
+                        c.hedged = True
+            if first_person(s.text) or self.ctx["denials"].search(smt):
+                continue
+            sdates = [d for d in dates_mod.find_dates(s.text, self.ref) if not d.report and d.value]
+            made = self._sentence(idx, s, s_start, s_end, sdates, para_date, prev_subject, paragraphs)
+            if sdates:
+                para_date = sdates[0].value
+            subjects = [
+                a for a in self._in(self.actor_mentions, s_start, s_end)
+                if not re.search(r"\b(?:by|from|against|on|of|to|with)\s+(?:the\s+)?$", self.mt.text[max(s_start, a.start - 12) : a.start])
+            ]
+            if made:
+                prev_subject = made[-1].actor
+            elif subjects and s.zone is Zone.BODY:
+                prev_subject = subjects[0].entry.actor()
+            dismissed_from = len(self.candidates) - len(made)
+        return [self._event(c) for c in self._merge()]
+
+    def _sentence(
+        self,
+        idx: int,
+        s: Sentence,
+        s_start: int,
+        s_end: int,
+        sdates: list[dates_mod.DateMention],
+        para_date: str | None,
+        prev_subject: Actor | None,
+        paragraphs: dict[int, list[Sentence]],
+    ) -> list[_Candidate]:
+        mt = self.mt.text
+        body = s.zone is Zone.BODY
+        stripped = _LEADING.sub("", mt[s_start:s_end].lstrip(" \"“[("))
+        anaphoric = bool(self.ctx["anaphora"].pattern.match(stripped))
+        last = self.last_event if body else None
+        if last is not None and s.paragraph - last.paragraph > 1:
+            last = None
+
+        chosen: dict[EventType, tuple[Frame, int, int, str, tuple[int, int], bool]] = {}
+        for hit in self._in(self.triggers, s_start, s_end):
+            frame_idx, word = hit.keys[0]
+            frame = self.r.actions.frames[frame_idx]
+            clause = self._clause(s_start, s_end, hit.start)
+            if self._blocked_by_context(clause[0], hit.start, hit.end, s, word):
+                continue
+            need = frame.requirement(word)
+            clause_text = mt[clause[0] : clause[1]]
+            if need and not self.cls[need].search(clause_text):
+                continue
+            etype = frame.type
+            obj = mt[hit.end : min(clause[1], hit.end + 60)]
+            for cls_name, override in frame.object_types.items():
+                head = " ".join(_tokens(obj)[:5])
+                if self.cls[cls_name].search(head) and not self.cls["force"].search(head):
+                    etype = override
+            before = mt[clause[0] : hit.start]
+            if self.cls["non_combatants"].search(before) and not self._in(self.actor_mentions, clause[0], hit.start):
+                continue
+            participial = self._participial(hit.start, word, clause[0])
+            if etype not in chosen or (chosen[etype][5] and not participial):
+                chosen[etype] = (frame, hit.start, hit.end, word, clause, participial)
+        if any(not v[5] for v in chosen.values()):
+            chosen = {k: v for k, v in chosen.items() if not v[5]}
+        if EventType.STRIKE in chosen and EventType.ATTACK in chosen:
+            del chosen[EventType.ATTACK]
+
+        quantities = self.r.quantities.quantities(s.text)
+        equipment = list(self.r.quantities.equipment(s.text))
+        hedged = bool(self.ctx["hedges"].search(mt[s_start:s_end]))
+        another = bool(self.ctx["another"].search(mt[s_start:s_end])) and bool(self.cls["force"].search(mt[s_start:s_end]))
+
+        if not chosen:
+            if anaphoric and last is not None:
+                self._enrich(last, None, self._sentence_origin(s_start, s_end), sdates, quantities, equipment, idx)
+            return []
+
+        made: list[_Candidate] = []
+        para_text = " ".join(x.text for x in paragraphs.get(s.paragraph, []))
+        for etype, (frame, ts, te, word, clause, _p) in sorted(chosen.items(), key=lambda kv: kv[1][1]):
+            mention, victim_passive = self._actor_for(frame, etype, clause, ts, te, word)
+            loc, origin, relocated, deictic = self._locate(frame, clause, ts, te)
+            if relocated or (origin is not None and frame.destination and loc is not None and origin is not loc):
+                etype = frame.destination_type or etype
+            if origin is None and etype.is_movement:
+                origin = self._sentence_origin(s_start, s_end)
+                if origin is loc:
+                    origin = None
+            actor: Actor | None = mention.entry.actor() if mention else None
+            # Elaboration of the previous event: enrich it, make nothing new.
+            if (
+                last is not None
+                and _same_kind(etype, last.type)
+                and (anaphoric or (deictic and loc is None))
+                and not another
+                and (actor is None or actor.affiliation is last.actor.affiliation)
+                and (not sdates or not last.explicit_date or dates_mod.compatible(sdates[0].value, last.date))
+            ):
+                self._enrich(last, loc, origin, sdates, quantities, equipment, idx)
+                continue
+            if actor is None:
+                if victim_passive and etype in _VIOLENT:
+                    actor = self.r.actors.generic(Affiliation.UNKNOWN)
+                elif (anaphoric or another) and last is not None:
+                    actor = last.actor if anaphoric else self.r.actors.generic(last.actor.affiliation)
+                elif last is not None and last.paragraph == s.paragraph:
+                    actor = self.r.actors.generic(last.actor.affiliation)
+                elif prev_subject is not None:
+                    actor = self.r.actors.generic(prev_subject.affiliation)
+                elif self.title_actor is not None and etype.is_movement:
+                    actor = self.r.actors.generic(self.title_actor.affiliation)
+                elif etype in _VIOLENT:
+                    actor = self.r.actors.generic(Affiliation.UNKNOWN)
+                else:
+                    continue
+            if loc is None and (deictic or another) and self.last_event is not None:
+                loc = self.r.gazetteer.town_of(self.last_event.place)
+            if loc is None and etype.is_movement and body:
+                loc = self.title_place
+            if loc is None:
+                continue
+            if not loc.in_region and not sdates:
+                continue
+            for value, precision, explicit in self._dates_for(ts, s, sdates, para_date):
+                cand = _Candidate(
+                    type=etype,
+                    actor=actor,
+                    place=loc,
+                    origin=origin,
+                    date=value,
+                    precision=precision,
+                    explicit_date=explicit,
+                    quantities=dict(quantities),
+                    equipment=list(equipment),
+                    hedged=hedged,
+                    start=s.start,
+                    end=s.end,
+                    sentence=idx,
+                    paragraph=s.paragraph,
+                    headline=not body,
+                    source=self._source(s, para_text),
+                )
+                cand.score = cand.informativeness()
+                cand.parts.append(idx)
+                self.candidates.append(cand)
+                made.append(cand)
+                if body:
+                    self.last_event = cand
+        return made
+
+    def _dates_for(
+        self, ts: int, s: Sentence, sdates: list[dates_mod.DateMention], para_date: str | None
+    ) -> list[tuple[str | None, DatePrecision, bool]]:
+        if sdates:
+            days = [d for d in sdates if d.precision is DatePrecision.DAY]
+            if len(days) >= 2:
+                between = s.text[days[0].end : days[1].start]
+                if re.search(r"\band\b.*\b(?:another|again|also|one)\b|\band on\b", between, re.I):
+                    return [(d.value, d.precision, True) for d in days]
+            trig = self.mt.offsets[ts] - s.start
+            best = min(sdates, key=lambda d: (d.start > trig, abs(d.start - trig)))
+            return [(best.value, best.precision, True)]
+        if para_date:
+            if len(para_date) >= 7:
+                return [(para_date[:7], DatePrecision.MONTH, False)]
+            return [(para_date, DatePrecision.YEAR, False)]
+        pub = self.doc.published
+        if pub and not self.doc.published_is_estimate:
+            return [(f"{pub.year:04d}-{pub.month:02d}", DatePrecision.MONTH, False)]
+        return [(None, DatePrecision.UNKNOWN, False)]
+
+    def _enrich(
+        self,
+        target: _Candidate,
+        loc: Place | None,
+        origin: Place | None,
+        sdates: list[dates_mod.DateMention],
+        quantities: dict[str, int],
+        equipment: list[str],
+        idx: int,
+    ) -> None:
+        gaz = self.r.gazetteer
+        if loc is not None and loc.id != target.place.id and gaz.contains(target.place, loc):
+            target.place = loc
+        if origin is not None and target.origin is None and origin.id != target.place.id:
+            target.origin = origin
+        if sdates and not target.explicit_date:
+            d = sdates[0]
+            target.date, target.precision, target.explicit_date = d.value, d.precision, True
+        for k, v in quantities.items():
+            target.quantities[k] = max(target.quantities.get(k, 0), v)
+        for e in equipment:
+            if e not in target.equipment:
+                target.equipment.append(e)
+        target.parts.append(idx)
+
+    # ------------------------------------------------------------------- merge
+    def _within(self, a: _Candidate, b: _Candidate) -> bool:
+        """Every detail of ``a`` is also, or more precisely, in ``b``."""
+        gaz = self.r.gazetteer
+        if not gaz.contains(a.place, b.place):
+            return False
+        if a.date is not None and a.date != b.date and not dates_mod.contains(a.date, b.date):
+            return False
+        if any(b.quantities.get(k) != v for k, v in a.quantities.items()):
+            return False
+        if not set(a.equipment) <= set(b.equipment):
+            return False
+        return a.origin is None or (b.origin is not None and a.origin.id == b.origin.id)
+
+    def _absorb(self, into: _Candidate, other: _Candidate) -> None:
+        into.parts.extend(other.parts)
+        into.hedged = into.hedged and other.hedged
+        if other.score > into.score:
+            into.start, into.end, into.score = other.start, other.end, other.score
+        if into.actor.name == self.r.actors.generic(into.actor.affiliation).name and other.actor.affiliation is into.actor.affiliation:
+            into.actor = other.actor
+
+    def _merge(self) -> list[_Candidate]:
+        body = [c for c in self.candidates if not c.headline]
+        heads = [c for c in self.candidates if c.headline]
+        merged = True
+        while merged:
+            merged = False
+            for a in sorted(body, key=lambda c: c.score):
+                for b in sorted(body, key=lambda c: -c.score):
+                    if a is b or a.type is not b.type or a.actor.affiliation is not b.actor.affiliation:
+                        continue
+                    if self._within(a, b):
+                        self._absorb(b, a)
+                        body.remove(a)
+                        merged = True
+                        break
+                if merged:
+                    break
+        for h in heads:
+            same = [b for b in body if b.type is h.type and b.actor.affiliation is h.actor.affiliation]
+            if same:
+                best = max(same, key=lambda b: (self.r.gazetteer.contains(h.place, b.place), b.score))
+                self._absorb(best, h)
+            else:
+                kept = [k for k in body if k.headline and k.type is h.type and k.actor.affiliation is h.actor.affiliation]
+                if kept:
+                    self._absorb(kept[0], h)
+                else:
+                    body.append(h)
+        return sorted(body, key=lambda c: (c.start, c.type.value))
+
+    def _event(self, c: _Candidate) -> Event:
+        evidence = self.text[c.start : c.end]
+        return Event(
+            type=c.type,
+            actor=c.actor,
+            location=c.place.location(),
+            origin=c.origin.location() if c.origin else None,
+            date=c.date,
+            date_precision=c.precision if c.date else DatePrecision.UNKNOWN,
+            hedged=c.hedged,
+            in_region=c.place.in_region,
+            evidence=Evidence(evidence, c.start, c.end),
+            source=Source(c.source, self.doc.outlet, self.doc.url),
+            quantities=dict(c.quantities),
+            equipment=tuple(c.equipment),
+        )
+
+
+__all__ = ["Document", "Location", "RuleSet", "load_rules"]

@@ -1,0 +1,262 @@
+"""Text preparation for the rules: match-form normalisation, zones, paragraphs, sentences.
+
+Everything here keeps offsets into the original text, because an event's evidence
+is reported as ``start``/``end`` into the stored article text.
+
+Zones. Scraped pages carry more than the report: banners ("JULY 2020"), "close
+button", "6 min read", bylines, photo captions, reader comments (bulleted under
+commenter names, or unmarked after the article) and teasers for other articles.
+``segment`` classifies each line:
+
+* ``furniture``: dropped (navigation, reading time, banners, share buttons);
+* ``head``: short unpunctuated lines before the body starts (title, sub-title,
+  captions); they may yield events, which only survive if the body does not
+  report the same movement;
+* ``body``: the report;
+* everything from the first comment or teaser marker after the body started is
+  cut: a bulleted short name line, a bare commenter-name line, "comments",
+  "Related articles", "Leave a reply", …
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import StrEnum
+
+_APOSTROPHES = "'’‘`ʼʿʾ´"
+_SEPARATORS = "-‐‑‒–—_/"
+
+
+@dataclass(frozen=True, slots=True)
+class MatchText:
+    """Lower-cased, accent-free text for matching, with a map back to original offsets.
+
+    Hyphens and slashes become spaces, apostrophes disappear, whitespace runs
+    collapse to one space: "Deir Al-Zour" and "deir al zour" read the same, and
+    "Liwa' Al-Quds" reads "liwa al quds".
+    """
+
+    text: str
+    offsets: tuple[int, ...]  # offsets[i] = index in the original of text[i]; one extra at the end
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original (start, end) of the match-form slice [start, end)."""
+        if end <= start:
+            return self.offsets[start], self.offsets[start]
+        return self.offsets[start], self.offsets[end - 1] + 1
+
+
+def normalise(text: str) -> str:
+    """The match form of a short string (aliases, gold names): see MatchText."""
+    return to_match_text(text).text.strip()
+
+
+def _fold(ch: str) -> str:
+    if ch in _APOSTROPHES:
+        return ""
+    if ch in _SEPARATORS or ch.isspace():
+        return " "
+    if ord(ch) < 128:
+        return ch.lower()
+    decomposed = unicodedata.normalize("NFKD", ch)
+    base = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return base.lower() if base else ""
+
+
+def to_match_text(text: str) -> MatchText:
+    out: list[str] = []
+    offsets: list[int] = []
+    last_space = True
+    for i, ch in enumerate(text):
+        folded = _fold(ch)
+        for f in folded:
+            if f == " ":
+                if last_space:
+                    continue
+                last_space = True
+            else:
+                last_space = False
+            out.append(f)
+            offsets.append(i)
+    offsets.append(len(text))
+    return MatchText("".join(out), tuple(offsets))
+
+
+class Zone(StrEnum):
+    HEAD = "head"
+    BODY = "body"
+
+
+@dataclass(frozen=True, slots=True)
+class Sentence:
+    text: str
+    start: int
+    end: int
+    paragraph: int
+    zone: Zone
+    quoted: bool  # the whole sentence sits inside quotation marks
+
+
+_FURNITURE = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^\d+\s*min(ute)?s?\s+read$",
+        r"^close( button)?$",
+        r"^switch to\b.*\?$",
+        r"^it looks like you.re having trouble loading\b.*",
+        r"^(click|tap)\b.*\b(to|for)\b.*",
+        r"^(source|photo|image|credit|caption|file photo|photo credit)\s*[:»|].*",
+        r"^source$",
+        r"^(share|tweet|email|print|follow us|subscribe|advertisement|sponsored|features?|news|home|menu|search|skip to content|listen|download)\b.{0,30}$",
+        r"^(by|written by|posted by|edited by)\s+\S+(\s+\S+){0,3}$",
+        r"^(updated|published|posted)\s*:?.{0,40}$",
+        r"^(tags?|categories|category|filed under)\s*:.*",
+        r"^(read (more|also)|related|see also|also read)\s*:.+",
+        r"^\W+$",
+        r"^[\d\s:/.,-]+$",
+    )
+]
+_MONTHS = (
+    "january|february|march|april|may|june|july|august|september|october|november|december|"
+    "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+)
+_DATE_LINE = re.compile(
+    rf"^(?:(?:mon|tues|wednes|thurs|fri|satur|sun)day,?\s*)?"
+    rf"(?:(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}|\d{{1,2}}\s+(?:{_MONTHS})\.?,?\s+\d{{4}}|(?:{_MONTHS})\s+\d{{4}})"
+    rf"(?:\s*[-–|,]?\s*\d{{1,2}}:\d{{2}}\s*(?:am|pm)?)?$",
+    re.IGNORECASE,
+)
+_END_MARKERS = re.compile(
+    r"^(\d+\s+)?(comments?|responses?|replies|reply|leave a (reply|comment)|post a comment|"
+    r"comments are closed\.?|related( articles| posts| stories| news| content)?|"
+    r"read (more|also|next)|you (may|might) also like|more (stories|from\b.*|news)|"
+    r"recommended( for you)?|most (read|popular|viewed)|latest (news|stories)|"
+    r"also on\b.*|trending|join the (discussion|conversation)|\d+ thoughts? on\b.*|share this( article)?:?)$",
+    re.IGNORECASE,
+)
+_BULLET = re.compile(r"^\s*[•◦▪●·\*]\s*")
+_SENTENCE_END = re.compile(r"[.!?…:;\"”’)]\s*$")
+# Words that make a short line a heading about the story rather than a commenter's name.
+_TOPIC = re.compile(
+    r"\b(syria\w*|iran\w*|iraq\w*|russia\w*|israel\w*|turk\w*|kurd\w*|us|u\.s\.|american|"
+    r"isis|daesh|hezbollah|militia\w*|forces?|army|regime|coalition|deir|euphrates|"
+    r"war|attack\w*|strike\w*|convoy\w*|oil|border|pact|conflict|soldiers?|troops|"
+    r"refuses?|report\w*|news|analysis|features?|the|of|in|and|to|for|on|with|as)\b",
+    re.IGNORECASE,
+)
+_WORD = re.compile(r"[^\W\d_][\w'’.-]*|\w+")
+_BODY_MIN_WORDS = 25
+_FIRST_PERSON = re.compile(r"\b(I|I'm|I’m|I've|I’ve|LOL|lol|you|your|you're|you’re|IMHO|imho)\b")
+
+# Sentence boundary: terminal punctuation (and closing quotes), then space, then a
+# capital, digit or opening quote. Abbreviations that end in a period are protected.
+_ABBREV = re.compile(
+    r"\b(?:U\.S|U\.N|U\.K|Mr|Mrs|Ms|Dr|Gen|Lt|Col|Maj|Capt|Sgt|Brig|St|No|Jr|Sr|vs|etc|approx|Lt\.Col|e\.g|i\.e)\.$"
+)
+_SPLIT = re.compile(r"(?<=[.!?…])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9\u0600-\u06FF])")
+
+
+def _is_name_line(line: str) -> bool:
+    """A commenter's name: a short line without sentence punctuation and without story words."""
+    stripped = line.strip()
+    if not stripped or len(stripped) > 40 or _SENTENCE_END.search(stripped):
+        return False
+    words = _WORD.findall(stripped)
+    if not 1 <= len(words) <= 5:
+        return False
+    return not _TOPIC.search(stripped)
+
+
+def _is_furniture(line: str) -> bool:
+    s = line.strip()
+    if not s:
+        return True
+    if _DATE_LINE.match(s):
+        return True
+    return any(p.match(s) for p in _FURNITURE)
+
+
+def _word_count(s: str) -> int:
+    return len(_WORD.findall(s))
+
+
+def _split_sentences(para: str, base: int) -> list[tuple[str, int, int]]:
+    out: list[tuple[str, int, int]] = []
+    start = 0
+    for m in _SPLIT.finditer(para):
+        head = para[start : m.start()].rstrip()
+        if _ABBREV.search(head) or re.search(r"\b[A-Z]\.$", head):
+            continue
+        piece = para[start : m.start()]
+        if piece.strip():
+            lead = len(piece) - len(piece.lstrip())
+            out.append((piece.strip(), base + start + lead, base + start + lead + len(piece.strip())))
+        start = m.end()
+    piece = para[start:]
+    if piece.strip():
+        lead = len(piece) - len(piece.lstrip())
+        out.append((piece.strip(), base + start + lead, base + start + lead + len(piece.strip())))
+    return out
+
+
+def _quoted(s: str) -> bool:
+    return bool(re.match(r"^[\"“].*[\"”]$|^[\"“][^\"”]*$", s.strip()))
+
+
+def segment(text: str) -> list[Sentence]:
+    """Sentences of the report proper (head and body), furniture and comments removed."""
+    sentences: list[Sentence] = []
+    body_started = False
+    paragraph = 0
+    previous_line = None
+    pos = 0
+    lines = text.split("\n")
+    for idx, raw in enumerate(lines):
+        line_start = pos
+        pos += len(raw) + 1
+        line = raw.strip()
+        if not line:
+            paragraph += 1
+            continue
+        if line == previous_line:  # captions and titles repeated by the page template
+            continue
+        previous_line = line
+        if body_started:
+            if _END_MARKERS.match(line):
+                break
+            if _BULLET.match(line) and _is_name_line(_BULLET.sub("", line)):
+                break
+            if _is_name_line(line) and _following_text(lines, idx):
+                break
+        if _is_furniture(line):
+            continue
+        words = _word_count(line)
+        offset = line_start + (len(raw) - len(raw.lstrip()))
+        looks_body = words >= _BODY_MIN_WORDS or (body_started and words >= 4)
+        if not body_started and looks_body and _SENTENCE_END.search(line):
+            body_started = True
+        zone = Zone.BODY if body_started else Zone.HEAD
+        if zone is Zone.HEAD:
+            sentences.append(Sentence(line, offset, offset + len(line), paragraph, zone, False))
+            paragraph += 1
+            continue
+        for s, a, b in _split_sentences(line, offset):
+            sentences.append(Sentence(s, a, b, paragraph, zone, _quoted(s)))
+    return sentences
+
+
+def _following_text(lines: list[str], idx: int) -> bool:
+    """True when a comment's text follows the line (its next non-empty line is prose)."""
+    for nxt in lines[idx + 1 : idx + 4]:
+        if nxt.strip():
+            return _word_count(nxt) >= 2
+    return False
+
+
+def first_person(sentence: str) -> bool:
+    """Reader voice ("I", "you", "LOL") outside a quotation: not a report sentence."""
+    if _quoted(sentence):
+        return False
+    return bool(_FIRST_PERSON.search(sentence))
