@@ -1,0 +1,47 @@
+# The two commands of the README:
+#   make run    set up (virtualenv, install, migrate, seed) and start the service
+#   make test   set up with the test extras, make sure PostgreSQL answers, run the suite
+# Only Python 3.11+ (and make) is needed beforehand; packages come from PyPI into .venv.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SERVICE := $(BIN)/service
+
+# What `make run` starts once the set-up is done. The daemon (`service run`) arrives
+# with its own issue; until then `make run` ends by showing the configured feeds and
+# their state. When the daemon exists, this line becomes: RUN_COMMAND ?= run
+RUN_COMMAND ?= feeds
+
+.PHONY: run test lint setup
+
+run: $(VENV)/.installed
+	$(SERVICE) db upgrade
+	$(SERVICE) seed
+	$(SERVICE) $(RUN_COMMAND)
+
+test: $(VENV)/.installed-test
+	scripts/ensure-postgres
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check service tests migrations
+	$(BIN)/mypy service
+
+setup: $(VENV)/.installed
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Stamps: reinstall only when the project's dependencies change.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,dev]'
+	touch $@
