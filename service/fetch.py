@@ -358,7 +358,7 @@ class Fetcher:
             if isinstance(outcome, FetchResult):
                 duration = int((self._monotonic() - started) * 1000)
                 log.debug(
-                    "fetched",
+                    "Fetched",
                     extra={
                         "url": url,
                         "status": outcome.status,
@@ -590,7 +590,7 @@ class Fetcher:
         total = 0
         raw_total = 0
         try:
-            for raw in response.iter_raw(_DECODE_PIECE):
+            for raw in _raw_chunks(response):
                 if self._monotonic() > deadline:
                     raise FetchError(
                         origin,
@@ -619,7 +619,27 @@ class Fetcher:
             raise FetchError(
                 origin, f"network error reading the body: {exc}", kind=FetchKind.NETWORK
             ) from exc
+        if dog.fired:
+            # The watchdog's shutdown looks like a clean EOF to a body without a length.
+            raise FetchError(
+                origin, "total deadline exceeded while reading the body", kind=FetchKind.TIMEOUT
+            )
         return b"".join(pieces)
+
+
+def _raw_chunks(response: httpx.Response) -> Iterator[bytes]:
+    """The undecoded body, as it arrives.
+
+    A transport that hands back an already-buffered response (``MockTransport`` with
+    ``content=bytes``) has its stream consumed; its raw bytes are still in the stream.
+    """
+    if response.is_stream_consumed:
+        for chunk in response.stream:  # type: ignore[union-attr]
+            yield chunk
+        return
+    # No chunk_size: httpx would buffer up to it, hiding a dripping server from the
+    # deadline check between chunks.
+    yield from response.iter_raw()
 
 
 def _with_duration(result: FetchResult, duration_ms: int) -> FetchResult:

@@ -317,7 +317,7 @@ def parse_feed(
         description = f"{type(bozo).__name__}: {bozo}"
         if isinstance(bozo, _SURVIVABLE):
             log.info(
-                "feed not well-formed but usable", extra={"feed_url": url, "bozo": description}
+                "Feed not well-formed but usable", extra={"feed_url": url, "bozo": description}
             )
             warning = description
         elif not raw_entries:
@@ -325,7 +325,7 @@ def parse_feed(
             raise ParseError(url, f"not a usable feed: {description}") from cause
         else:
             log.warning(
-                "feed recovered by loose parsing", extra={"feed_url": url, "bozo": description}
+                "Feed recovered by loose parsing", extra={"feed_url": url, "bozo": description}
             )
             warning = description
     version = str(result.get("version") or "")
@@ -344,7 +344,7 @@ def parse_feed(
             entry = _entry(raw, url)
         except Exception as exc:  # one bad entry never sinks the feed
             log.warning(
-                "feed entry skipped",
+                "Feed entry skipped",
                 extra={"feed_url": url, "reason": f"{type(exc).__name__}: {exc}"},
             )
             entry = None
@@ -413,7 +413,7 @@ def _entry(raw: Any, feed_url: str) -> ParsedEntry | None:
     else:
         basis = "\n".join(part for part in (title, content or summary) if part)
         if not basis:
-            log.debug("feed entry without identity or text", extra={"feed_url": feed_url})
+            log.debug("Feed entry without identity or text", extra={"feed_url": feed_url})
             return None
         entry_id = "sha256:" + hashlib.sha256(basis.encode("utf-8")).hexdigest()
         source = EntryIdSource.CONTENT_HASH

@@ -1,0 +1,289 @@
+"""Real HTTP servers on 127.0.0.1 for integration tests, including hostile ones.
+
+``LoopbackServer`` is a small threaded HTTP/1.1 server whose routes are plain
+callables: a route gets the parsed ``Request`` and returns a ``Response`` (status,
+headers, body chunks, an optional pause between chunks) or a ``Raw`` writer that
+gets the socket file and may do anything (drip headers, never answer...).
+Every handler thread gives up after ``max_handler_seconds`` so hostile routes never
+outlive the test session.
+"""
+
+from __future__ import annotations
+
+import gzip
+import socket
+import socketserver
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from email.utils import formatdate
+from pathlib import Path
+from typing import BinaryIO
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_dir() -> Path:
+    """The team's shared resources, checked out beside the repository (``../shared``)."""
+    import os
+
+    override = os.environ.get("DEIREZZOR_SHARED_DIR")
+    path = Path(override) if override else REPO_ROOT.parent / "shared"
+    if not (path / "corpora").is_dir():
+        raise RuntimeError(
+            f"shared resources not found at {path} (expected ../shared beside the repository; "
+            "set DEIREZZOR_SHARED_DIR to override)"
+        )
+    return path
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    headers: dict[str, str]  # lower-cased names
+
+
+@dataclass
+class Response:
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | Iterable[bytes] = b""
+    pause: float = 0.0  # seconds between body chunks
+
+
+@dataclass
+class Raw:
+    """Full control of the socket: the callable writes whatever it likes."""
+
+    write: Callable[[BinaryIO], None]
+
+
+Route = Callable[[Request], Response | Raw]
+
+_REASONS = {
+    200: "OK",
+    204: "No Content",
+    301: "Moved Permanently",
+    302: "Found",
+    304: "Not Modified",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+class _Handler(socketserver.StreamRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        try:
+            line = self.rfile.readline(65537).decode("latin-1").strip()
+            if not line:
+                return
+            method, target, _version = line.split(" ", 2)
+            headers: dict[str, str] = {}
+            while True:
+                raw = self.rfile.readline(65537).decode("latin-1")
+                if raw in ("\r\n", "\n", ""):
+                    break
+                name, _, value = raw.partition(":")
+                headers[name.strip().lower()] = value.strip()
+            request = Request(method, target, headers)
+            owner = self.server.owner
+            owner.requests.append(request)
+            route = owner.routes.get(target.split("?", 1)[0]) or owner.fallback
+            result = route(request)
+            if isinstance(result, Raw):
+                result.write(self.wfile)
+                return
+            self._respond(result)
+        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError):
+            pass
+        except OSError:
+            pass
+
+    def _respond(self, response: Response) -> None:
+        deadline = time.monotonic() + self.server.owner.max_handler_seconds
+        body = response.body
+        head = [f"HTTP/1.1 {response.status} {_REASONS.get(response.status, 'Status')}"]
+        names = {k.lower() for k in response.headers}
+        for name, value in response.headers.items():
+            head.append(f"{name}: {value}")
+        if isinstance(body, bytes) and "content-length" not in names:
+            head.append(f"Content-Length: {len(body)}")
+        head.append("Connection: close")
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1"))
+        self.wfile.flush()
+        if response.status == 304 or not body:
+            return
+        chunks: Iterable[bytes] = [body] if isinstance(body, bytes) else body
+        for chunk in chunks:
+            if time.monotonic() > deadline:
+                return
+            self.wfile.write(chunk)
+            self.wfile.flush()
+            if response.pause:
+                time.sleep(response.pause)
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    owner: LoopbackServer
+
+
+class LoopbackServer:
+    """A threaded HTTP/1.1 server on 127.0.0.1 with an ephemeral port."""
+
+    def __init__(self, max_handler_seconds: float = 20.0) -> None:
+        self.routes: dict[str, Route] = {}
+        self.requests: list[Request] = []
+        self.max_handler_seconds = max_handler_seconds
+        self.fallback: Route = lambda _req: Response(404, {"Content-Type": "text/plain"}, b"no")
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.owner = self
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def route(self, path: str, handler: Route) -> None:
+        self.routes[path] = handler
+
+    def static(
+        self,
+        path: str,
+        body: bytes,
+        *,
+        content_type: str = "application/rss+xml; charset=utf-8",
+        etag: str | None = None,
+        last_modified: float | None = None,
+        extra_headers: dict[str, str] | None = None,
+    ) -> None:
+        """Serve ``body`` with optional validators and conditional-GET support."""
+
+        def handler(request: Request) -> Response:
+            headers = {"Content-Type": content_type, **(extra_headers or {})}
+            if etag:
+                headers["ETag"] = etag
+            if last_modified is not None:
+                headers["Last-Modified"] = formatdate(last_modified, usegmt=True)
+            inm = request.headers.get("if-none-match")
+            ims = request.headers.get("if-modified-since")
+            if (etag and inm == etag) or (
+                not etag and last_modified is not None and ims == headers["Last-Modified"]
+            ):
+                return Response(304, {k: v for k, v in headers.items() if k != "Content-Type"})
+            return Response(200, headers, body)
+
+        self.route(path, handler)
+
+    def start(self) -> LoopbackServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> LoopbackServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# ---------------------------------------------------------------------- hostile routes
+
+
+def slow_drip(pause: float = 1.0) -> Route:
+    """A valid head, then one byte of body per ``pause`` seconds, forever."""
+
+    def handler(_req: Request) -> Response:
+        return Response(200, {"Content-Type": "application/rss+xml"}, _forever(b"<"), pause=pause)
+
+    return handler
+
+
+def header_drip(pause: float = 1.0) -> Route:
+    """The status line and headers themselves, one byte per ``pause`` seconds."""
+
+    def write(wfile: BinaryIO) -> None:
+        head = b"HTTP/1.1 200 OK\r\n" + b"X-Filler: " + b"a" * 100_000
+        for i in range(len(head)):
+            wfile.write(head[i : i + 1])
+            wfile.flush()
+            time.sleep(pause)
+
+    return lambda _req: Raw(write)
+
+
+def endless_body(chunk: bytes = b"<item>" * 10_000) -> Route:
+    """A 200 with no Content-Length that never ends."""
+    return lambda _req: Response(200, {"Content-Type": "application/rss+xml"}, _forever(chunk))
+
+
+def _forever(chunk: bytes) -> Iterator[bytes]:
+    while True:
+        yield chunk
+
+
+def gzip_bomb(decoded_size: int = 1 << 28) -> tuple[Route, int]:
+    """Gzip of ``decoded_size`` zero bytes (about 1/1000 of it on the wire)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    block = b"\0" * (1 << 20)
+    parts = [compressor.compress(block) for _ in range(decoded_size // len(block))]
+    parts.append(compressor.flush())
+    payload = b"".join(parts)
+
+    def handler(_req: Request) -> Response:
+        return Response(
+            200, {"Content-Type": "application/rss+xml", "Content-Encoding": "gzip"}, payload
+        )
+
+    return handler, len(payload)
+
+
+def stacked_gzip(inner: bytes = b"\0" * (1 << 24), layers: int = 2) -> Route:
+    """``Content-Encoding: gzip, gzip``: a small body that decodes to something huge."""
+    payload = inner
+    for _ in range(layers):
+        payload = gzip.compress(payload, 9)
+    coding = ", ".join(["gzip"] * layers)
+
+    def handler(_req: Request) -> Response:
+        return Response(
+            200, {"Content-Type": "application/rss+xml", "Content-Encoding": coding}, payload
+        )
+
+    return handler
+
+
+def redirect(location: str, status: int = 302) -> Route:
+    return lambda _req: Response(status, {"Location": location})
+
+
+def silent() -> Route:
+    """Accept the connection and never say anything."""
+
+    def write(_wfile: BinaryIO) -> None:
+        time.sleep(30)
+
+    return lambda _req: Raw(write)
+
+
+def free_port() -> int:
+    """A port with nothing listening (for connection-refused cases)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
