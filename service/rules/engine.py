@@ -67,7 +67,10 @@ from service.rules.quantities import QuantityReader
 from service.rules.text import MatchText, Sentence, Zone, first_person, segment, to_match_text
 
 _TOKEN = re.compile(r"[^\W_]+")
-_CLAUSE_BREAK = re.compile(r";|\b(?:while|whereas|but|meanwhile|however)\b|\s[-–—]\s")
+_CLAUSE_BREAK = re.compile(
+    r";|\b(?:while|whereas|but|meanwhile|however|in retaliation for|in response to|a day after|"
+    r"days after|hours after|weeks after)\b|\s[-–—]\s"
+)
 _RELATIVE = frozenset({"which", "where", "who", "whom", "whose"})
 _THAT_REPORT = frozenset(
     {
@@ -310,6 +313,9 @@ class _Extraction:
         toks = _tokens(before)
         if not toks or before.rstrip().endswith(","):
             return False
+        following = _tokens(self.mt.text[ts + len(word) : ts + len(word) + 20])[:1]
+        if not following or following[0] not in _PREPS | {"by"}:
+            return False  # "jets struck a depot": a finite verb with its object
         if toks[-1] in self.ctx["auxiliaries"].words or toks[-1] in _PASSIVE_AUX:
             return False
         # "Russian forces deployed in X" (a headline): the subject opens the clause.
@@ -334,16 +340,20 @@ class _Extraction:
             return (after[0] if after else None), False
         # The agent: "installed by X"; for a movement noun also "the withdrawal of X".
         agent = r"by" if etype in _VICTIM_PASSIVE or not etype.is_movement else r"by|of"
-        by = re.match(rf"\s*(?:[^\W_]+\s+){{0,6}}?(?:{agent})\s+(?:the\s+)?", self.mt.text[te : clause[1]])
+        by = re.match(rf"\s*(?:[^\W_]+\s+){{0,3}}?(?:{agent})\s+(?:the\s+)?", self.mt.text[te : clause[1]])
+        by_agent = None
         if by:
             agent_start = te + by.end()
-            for a in after:
-                if a.start == agent_start:
-                    return a, False
-        if self._passive(clause[0], ts, word) and etype in _VICTIM_PASSIVE:
-            return None, True
+            by_agent = next((a for a in after if a.start == agent_start), None)
         before = [a for a in mentions if a.start < ts]
-        return (before[-1] if before else None), False
+        if self._passive(clause[0], ts, word):
+            if by_agent is not None:
+                return by_agent, False
+            if etype in _VICTIM_PASSIVE:
+                return None, True
+        if before:
+            return before[-1], False
+        return by_agent, False
 
     def _is_reference(self, gap: str) -> bool:
         if not self.ctx["reference_before"].ends(gap):
@@ -689,7 +699,12 @@ class _Extraction:
             merged = False
             for a in sorted(body, key=lambda c: c.score):
                 for b in sorted(body, key=lambda c: -c.score):
-                    if a is b or a.type is not b.type or a.actor.affiliation is not b.actor.affiliation:
+                    if a is b or a.type is not b.type:
+                        continue
+                    if a.actor.affiliation is not b.actor.affiliation and not (
+                        # One strike on one place and day, with its author disputed or unknown.
+                        a.type in _VIOLENT and Affiliation.UNKNOWN in (a.actor.affiliation, b.actor.affiliation)
+                    ):
                         continue
                     if self._within(a, b):
                         self._absorb(b, a)

@@ -73,7 +73,7 @@ _NARROW_AFTER = re.compile(r"^ ?(?:s )?(?:city|town|village|neighbourhood|neighb
 _WIDE_BEFORE = re.compile(
     r"(?:(?:north|south|east|west)(?:ern)?(?: ?(?:north|south|east|west)(?:ern)?)?"
     r"|(?:countryside|province|governorate|desert|outskirts|districts?|region|areas?) of"
-    r"|rural|greater)(?: the)?(?: syrias?| syrian)? ?$"
+    r"|rural|greater)(?: the)?(?: syria s| syrias?| syrian)? ?$"
 )
 _NARROW_BEFORE = re.compile(r"(?:city|town|village|neighbourhood|neighborhood) of(?: the)? ?$")
 
@@ -85,6 +85,10 @@ class Gazetteer:
         for p in places:
             for alias in (p.name, *p.aliases):
                 self.index.add(alias, p.id)
+                # Hashtags and run-together spellings: "#AlMayadin", "#DeirEzzor".
+                joined = "".join(normalise(alias).split())
+                if len(joined) >= 8 and joined != normalise(alias):
+                    self.index.add(joined, p.id)
         for p in places:
             if p.parent and p.parent not in self.places:
                 raise RuleConfigError(str(path), f"place {p.id}: parent {p.parent!r} is not a place id")
@@ -155,6 +159,15 @@ class Gazetteer:
         return place
 
     def resolve(self, hit: Hit[str], mt: MatchText) -> Place:
+        """The place a mention stands for; an area of the province ("eastern Deir Ezzor
+        countryside") is reported as the province, the finest unit with a boundary."""
+        place = self._resolve(hit, mt)
+        if place.kind == "region" and place.precision is Precision.PROVINCE and self.province is not None:
+            if self.contains(self.province, place):
+                return self.province
+        return place
+
+    def _resolve(self, hit: Hit[str], mt: MatchText) -> Place:
         candidates = [self.places[k] for k in hit.keys]
         if len(candidates) == 1:
             return candidates[0]

@@ -33,9 +33,9 @@ _SEPARATORS = "-‐‑‒–—_/"
 class MatchText:
     """Lower-cased, accent-free text for matching, with a map back to original offsets.
 
-    Hyphens and slashes become spaces, apostrophes disappear, whitespace runs
-    collapse to one space: "Deir Al-Zour" and "deir al zour" read the same, and
-    "Liwa' Al-Quds" reads "liwa al quds".
+    Hyphens and slashes become spaces, apostrophes disappear (a possessive "'s"
+    becomes a separate "s"), whitespace runs collapse to one space: "Deir Al-Zour"
+    and "deir al zour" read the same, "Liwa' Al-Quds" reads "liwa al quds".
     """
 
     text: str
@@ -69,8 +69,12 @@ def to_match_text(text: str) -> MatchText:
     out: list[str] = []
     offsets: list[int] = []
     last_space = True
+    n = len(text)
     for i, ch in enumerate(text):
-        folded = _fold(ch)
+        if ch in _APOSTROPHES and i + 1 < n and text[i + 1] in "sS" and (i + 2 >= n or not text[i + 2].isalpha()):
+            folded = " "  # a possessive: "Hezbollah's" reads "hezbollah s"
+        else:
+            folded = _fold(ch)
         for f in folded:
             if f == " ":
                 if last_space:
