@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -545,3 +545,149 @@ def _event_value(row: models.Event) -> Event:
         quantities=dict(row.quantities),
         equipment=tuple(row.equipment),
     )
+
+
+# ---------------------------------------------------------------------------
+# Polling: the daemon claims due feeds, checks which entries it has, records polls
+
+
+@dataclass(frozen=True, slots=True)
+class PollTarget:
+    """A feed claimed for one poll: what the pipeline needs from its row."""
+
+    id: int
+    name: str
+    url: str
+    outlet: str
+    interval_seconds: int
+    etag: str | None
+    last_modified: str | None
+    consecutive_errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class PollRecord:
+    """The outcome of one poll, written back to the feed row."""
+
+    polled: datetime
+    status: int | None
+    error: str | None
+    next_due: datetime
+    consecutive_errors: int
+    # Validators are replaced only when the poll handled every new entry, so that
+    # entries left over by a per-poll cap are seen again on the next (full) GET.
+    update_validators: bool = False
+    etag: str | None = None
+    last_modified: str | None = None
+    new_entries: int = 0
+    new_events: int = 0
+
+
+def _poll_target(row: models.Feed) -> PollTarget:
+    return PollTarget(
+        id=row.id,
+        name=row.name,
+        url=row.url,
+        outlet=row.outlet,
+        interval_seconds=row.interval_seconds,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        consecutive_errors=row.consecutive_errors,
+    )
+
+
+def claim_due_feeds(
+    session: Session,
+    *,
+    now: datetime,
+    names: Sequence[str],
+    lease_seconds: float,
+    limit: int | None = None,
+) -> list[PollTarget]:
+    """Feeds among ``names`` due at ``now`` (never polled first), claimed for this poll.
+
+    Claiming pushes ``next_due`` by ``lease_seconds`` in the same transaction, and on
+    PostgreSQL the rows are taken ``FOR UPDATE SKIP LOCKED``: replicas sharing one
+    database each get different feeds, and a poll that dies is retried after the
+    lease. (SQLite has no row locks; one daemon per SQLite file.)
+    """
+    if not names:
+        return []
+    query = (
+        sa.select(models.Feed)
+        .where(
+            models.Feed.name.in_(list(names)),
+            sa.or_(models.Feed.next_due.is_(None), models.Feed.next_due <= now),
+        )
+        .order_by(
+            sa.case((models.Feed.next_due.is_(None), 0), else_=1),
+            models.Feed.next_due,
+            models.Feed.id,
+        )
+        .with_for_update(skip_locked=True)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    try:
+        rows = list(session.scalars(query))
+        lease = now + timedelta(seconds=lease_seconds)
+        for row in rows:
+            row.next_due = lease
+        session.flush()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot claim due feeds: {exc}") from exc
+    return [_poll_target(row) for row in rows]
+
+
+def poll_targets(session: Session, names: Sequence[str]) -> list[PollTarget]:
+    """The feeds named, due or not, in the order given (``service run --once``)."""
+    rows = {row.name: row for row in session.scalars(sa.select(models.Feed))}
+    return [_poll_target(rows[name]) for name in names if name in rows]
+
+
+def known_entries(
+    session: Session, *, feed_id: int, guids: Sequence[str], urls: Sequence[str]
+) -> tuple[set[str], set[str]]:
+    """Which of ``guids`` (of this feed) and ``urls`` (of any article) are stored."""
+    known_guids: set[str] = set()
+    known_urls: set[str] = set()
+    if guids:
+        known_guids.update(
+            guid
+            for guid in session.scalars(
+                sa.select(models.Article.guid).where(
+                    models.Article.feed_id == feed_id, models.Article.guid.in_(list(guids))
+                )
+            )
+            if guid is not None
+        )
+    if urls:
+        wanted = list(urls)
+        for url, canonical in session.execute(
+            sa.select(models.Article.url, models.Article.canonical_url).where(
+                sa.or_(models.Article.url.in_(wanted), models.Article.canonical_url.in_(wanted))
+            )
+        ):
+            known_urls.update(u for u in (url, canonical) if u is not None and u in urls)
+    return known_guids, known_urls
+
+
+def record_poll(session: Session, feed_id: int, record: PollRecord) -> None:
+    """Write one poll's outcome to the feed row."""
+    row = session.get(models.Feed, feed_id)
+    if row is None:
+        raise StoreError(f"cannot record poll: no feed with id {feed_id}")
+    row.last_polled = record.polled
+    row.last_status = record.status
+    row.last_error = record.error
+    row.next_due = record.next_due
+    row.consecutive_errors = record.consecutive_errors
+    if record.update_validators:
+        row.etag = record.etag
+        row.last_modified = record.last_modified
+    row.entries_seen += record.new_entries
+    row.events_count += record.new_events
+    try:
+        session.flush()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot record poll of feed {feed_id}: {exc}") from exc
