@@ -1,0 +1,546 @@
+"""The one code path from a feed to stored events; the only module that knows the stage order.
+
+    claim due feed ─► fetch feed (conditional GET) ─► parse (boxed) ─► new entries
+      (exact guid/URL dedup) ─► fetch article page ─► extract text (boxed)
+      ─► fall back to the entry's own content/summary ─► rules ─► store article and
+      its events in one transaction ─► record the poll (validators, status, backoff)
+
+Failure policy, per feed (reader's ``_update``): a ``FeedError`` is logged, recorded on
+the feed (``last_error``, ``consecutive_errors``, ``next_due`` with backoff) and the
+loop moves on; anything else is logged CRITICAL and recorded the same way, and never
+reaches the scheduler.  One INFO line per poll, DEBUG per entry, never bodies.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Protocol
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from service import store
+from service.config import HttpSettings, Settings
+from service.enums import ArticleOrigin
+from service.errors import ExtractError, FeedError, FetchError, IngestError, StoreError
+from service.events import Event
+from service.extract import ExtractedArticle
+from service.fetch import (
+    HTML_ACCEPT,
+    BackoffPolicy,
+    Fetcher,
+    FetchLimits,
+    IPNetwork,
+    next_due,
+)
+from service.hashing import content_hash
+from service.parse import ParsedEntry, ParsedFeed
+from service.rules import Document
+from service.sandbox import Sandbox
+
+log = logging.getLogger(__name__)
+
+
+class Rules(Protocol):
+    """What the pipeline needs of the rule set (``service.rules.RuleSet``)."""
+
+    def extract(self, doc: Document) -> list[Event]: ...
+
+
+class PollStatus(enum.StrEnum):
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    FAILED = "failed"  # a FeedError: recorded, backoff
+    CRASHED = "crashed"  # an unexpected exception: logged critical, recorded, backoff
+
+
+@dataclass(frozen=True, slots=True)
+class PollLimits:
+    """Per-poll work caps and the boxes around hostile-input stages."""
+
+    max_entries: int = 50  # entries read from one feed per poll
+    max_articles: int = 20  # article pages fetched per poll
+    sandbox_timeout: float = 30.0  # seconds for one parse or extraction
+    sandbox_memory_bytes: int = 1024 * 1024 * 1024
+    lease_seconds: float = 900.0  # a claimed feed is not re-claimed before this
+    future_tolerance: timedelta = timedelta(days=1)  # later "published" dates are not trusted
+    backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    feed_name: str
+    feed_url: str
+    status: PollStatus
+    http_status: int | None
+    new_entries: int
+    articles: int  # articles stored
+    fallbacks: int  # of which stored from the entry's own text
+    events: int
+    error: str | None
+    next_due: datetime
+    duration_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class _EntryResult:
+    stored: bool
+    fallback: bool = False
+    events: int = 0
+
+
+def fetch_limits(http: HttpSettings, allowed_networks: tuple[IPNetwork, ...] = ()) -> FetchLimits:
+    """The fetch guards from the ``[http]`` settings."""
+    return FetchLimits(
+        connect_timeout=http.connect_timeout_seconds,
+        read_timeout=http.timeout_seconds,
+        total_timeout=http.timeout_seconds,
+        max_bytes=http.max_body_bytes,
+        max_redirects=http.max_redirects,
+        per_host_concurrency=http.per_host_concurrency,
+        allow_private_networks=http.allow_private_networks,
+        allowed_networks=allowed_networks,
+        user_agent=http.user_agent,
+    )
+
+
+def build_client() -> httpx.Client:
+    """The one HTTP client: redirects are followed by the fetcher, never by httpx.
+
+    ``trust_env=False``: a proxy from the environment would bypass the address pinning.
+    """
+    return httpx.Client(follow_redirects=False, trust_env=False)
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, FetchError):
+        return f"{exc.kind}: {str(exc).removeprefix(f'{exc.url}: ')}"
+    if isinstance(exc, FeedError):
+        return f"parse: {str(exc).removeprefix(f'{exc.url}: ')}"
+    return f"internal: {type(exc).__name__}: {exc}"
+
+
+class Pipeline:
+    """Polls feeds through every stage; thread-safe; ``close()`` when done."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        session_factory: sessionmaker[Session],
+        rules: Rules,
+        client: httpx.Client | None = None,
+        fetcher: Fetcher | None = None,
+        sandbox: Sandbox | None = None,
+        limits: PollLimits | None = None,
+        allowed_networks: tuple[IPNetwork, ...] = (),
+        rand: Callable[[], float] = random.random,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.session_factory = session_factory
+        self.rules = rules
+        self.limits = limits or PollLimits()
+        self._own_client = client is None and fetcher is None
+        if fetcher is None:
+            fetcher = Fetcher(
+                client or build_client(), fetch_limits(settings.http, allowed_networks)
+            )
+        self.fetcher = fetcher
+        self._own_sandbox = sandbox is None
+        self.sandbox = sandbox or Sandbox(
+            workers=settings.scheduler.workers,
+            timeout=self.limits.sandbox_timeout,
+            memory_bytes=self.limits.sandbox_memory_bytes,
+        )
+        self._rand = rand
+        self._monotonic = monotonic
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(
+            max_workers=settings.scheduler.workers, thread_name_prefix="poll"
+        )
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def sync_feeds(self) -> None:
+        """Make the feeds table match the configured feeds (new rows, changed URLs)."""
+        with store.session_scope(self.session_factory) as session:
+            added, updated = store.sync_feeds(session, self.settings.feeds)
+        log.info("Feeds synchronised", extra={"added": added, "updated": updated})
+
+    def request_stop(self) -> None:
+        """Finish the entry in hand, record the poll, start nothing new."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        if self._own_sandbox:
+            self.sandbox.close()
+        if self._own_client:
+            self.fetcher.client.close()
+
+    # -- entry points -------------------------------------------------------------
+
+    def poll_due(self, *, now: datetime) -> list[PollOutcome]:
+        """Claim every configured feed that is due at ``now`` and poll them in parallel."""
+        if self.stopping:
+            return []
+        names = [feed.name for feed in self.settings.feeds]
+        try:
+            with store.session_scope(self.session_factory) as session:
+                targets = store.claim_due_feeds(
+                    session, now=now, names=names, lease_seconds=self.limits.lease_seconds
+                )
+        except IngestError:
+            log.critical("Cannot claim due feeds", exc_info=True)
+            return []
+        return self._poll_many(targets, now)
+
+    def poll_all(self, *, now: datetime) -> list[PollOutcome]:
+        """Poll every configured feed once, due or not (``service run --once``)."""
+        names = [feed.name for feed in self.settings.feeds]
+        with store.session_scope(self.session_factory) as session:
+            targets = store.poll_targets(session, names)
+        return self._poll_many(targets, now)
+
+    def _poll_many(self, targets: Sequence[store.PollTarget], now: datetime) -> list[PollOutcome]:
+        futures = [self._pool.submit(self._poll_guarded, target, now) for target in targets]
+        outcomes = [future.result() for future in futures]
+        return [outcome for outcome in outcomes if outcome is not None]
+
+    def _poll_guarded(self, target: store.PollTarget, now: datetime) -> PollOutcome | None:
+        try:
+            return self.poll_feed(target, now=now)
+        except Exception:  # recording failed too (database down): keep the daemon alive
+            log.critical(
+                "Poll could not be recorded", exc_info=True, extra={"feed_url": target.url}
+            )
+            return None
+
+    # -- one feed ---------------------------------------------------------------------
+
+    def poll_feed(self, target: store.PollTarget, *, now: datetime) -> PollOutcome:
+        """Poll one feed through every stage and record the outcome on its row."""
+        started = self._monotonic()
+        try:
+            outcome = self._poll(target, now, started)
+        except FeedError as exc:
+            outcome = self._record_failure(target, now, started, exc, PollStatus.FAILED)
+        except Exception as exc:
+            log.critical("Poll crashed", exc_info=True, extra={"feed_url": target.url})
+            outcome = self._record_failure(target, now, started, exc, PollStatus.CRASHED)
+        log.info(
+            "Feed polled",
+            extra={
+                "feed_url": target.url,
+                "status": outcome.http_status if outcome.http_status is not None else "-",
+                "duration_ms": outcome.duration_ms,
+                "feed": target.name,
+                "outcome": outcome.status.value,
+                "new_entries": outcome.new_entries,
+                "articles": outcome.articles,
+                "fallbacks": outcome.fallbacks,
+                "events": outcome.events,
+                "error": outcome.error or "-",
+            },
+        )
+        return outcome
+
+    def _poll(self, target: store.PollTarget, now: datetime, started: float) -> PollOutcome:
+        result = self.fetcher.fetch(
+            target.url, etag=target.etag, last_modified=target.last_modified
+        )
+        healthy_due = self._next_due(target, now, errors=0, retry_after=None)
+        if result.not_modified:
+            self._record(
+                target,
+                store.PollRecord(
+                    polled=now,
+                    status=result.status,
+                    error=None,
+                    next_due=healthy_due,
+                    consecutive_errors=0,
+                    update_validators=True,
+                    etag=result.etag,
+                    last_modified=result.last_modified,
+                ),
+            )
+            return self._outcome(
+                target, PollStatus.NOT_MODIFIED, result.status, started, healthy_due
+            )
+
+        feed: ParsedFeed = self.sandbox.parse_feed(
+            result.body,
+            target.url,
+            headers=result.headers,
+            max_entries=self.limits.max_entries,
+        )
+        if feed.warning or feed.skipped_entries:
+            log.warning(
+                "Feed not well-formed; usable parts kept",
+                extra={
+                    "feed_url": target.url,
+                    "reason": feed.warning or "-",
+                    "skipped_entries": feed.skipped_entries,
+                },
+            )
+        new = self._new_entries(target, feed.entries)
+        articles = fallbacks = events = 0
+        handled = 0
+        for entry in new:
+            if self.stopping or handled >= self.limits.max_articles:
+                break
+            handled += 1
+            done = self._process_entry(target, entry, now)
+            articles += done.stored
+            fallbacks += done.fallback
+            events += done.events
+        complete = handled == len(new) and feed.capped_entries == 0
+        self._record(
+            target,
+            store.PollRecord(
+                polled=now,
+                status=result.status,
+                error=None,
+                next_due=healthy_due,
+                consecutive_errors=0,
+                # Left-over entries: keep the old validators so the next poll is a full GET.
+                update_validators=complete,
+                etag=result.etag,
+                last_modified=result.last_modified,
+                new_entries=handled,
+                new_events=events,
+            ),
+        )
+        return self._outcome(
+            target,
+            PollStatus.OK,
+            result.status,
+            started,
+            healthy_due,
+            new_entries=handled,
+            articles=articles,
+            fallbacks=fallbacks,
+            events=events,
+        )
+
+    def _new_entries(
+        self, target: store.PollTarget, entries: Sequence[ParsedEntry]
+    ) -> list[ParsedEntry]:
+        guids = [e.entry_id for e in entries]
+        urls = [e.link for e in entries if e.link]
+        with store.session_scope(self.session_factory) as session:
+            known_guids, known_urls = store.known_entries(
+                session, feed_id=target.id, guids=guids, urls=urls
+            )
+        fresh: list[ParsedEntry] = []
+        seen_urls: set[str] = set()
+        for entry in entries:
+            if entry.entry_id in known_guids or (entry.link and entry.link in known_urls):
+                continue
+            if entry.link:
+                if entry.link in seen_urls:
+                    continue
+                seen_urls.add(entry.link)
+            fresh.append(entry)
+        return fresh
+
+    # -- one entry ----------------------------------------------------------------------
+
+    def _process_entry(
+        self, target: store.PollTarget, entry: ParsedEntry, now: datetime
+    ) -> _EntryResult:
+        extra = {"feed_url": target.url, "entry_id": entry.entry_id}
+        article = self._article(entry, extra)
+        if article is not None:
+            text, title, origin = article.text, article.title or entry.title, ArticleOrigin.FEED
+            page_date = article.published
+        else:
+            text, title, origin = entry.text, entry.title, ArticleOrigin.ENTRY_FALLBACK
+            page_date = None
+        if not text.strip():
+            log.warning("Entry has no text to store", extra=extra)
+            return _EntryResult(stored=False)
+
+        published, estimated = self._publication(entry, page_date, now)
+        doc = Document(
+            text=text,
+            published=(published or now).date(),
+            outlet=target.outlet,
+            url=entry.link,
+            published_is_estimate=estimated,
+            title=title,
+        )
+        try:
+            events = self.rules.extract(doc)
+        except Exception:  # a rule bug must not lose the article
+            log.error("Rules failed on an article", exc_info=True, extra=extra)
+            events = []
+        new_article = store.NewArticle(
+            text=text,
+            content_hash=content_hash(text),
+            origin_kind=origin,
+            fetched=now,
+            url=entry.link,
+            canonical_url=entry.link,
+            outlet=target.outlet,
+            title=title,
+            published=published,
+            published_is_estimate=estimated and published is not None,
+            guid=entry.entry_id,
+            feed_id=target.id,
+        )
+        try:
+            with store.session_scope(self.session_factory) as session:
+                article_id = store.add_article(session, new_article)
+                store.store_events(session, article_id, events, now=now)
+        except StoreError:
+            # Typically the same URL stored meanwhile by another feed or replica.
+            log.warning("Article not stored", exc_info=True, extra=extra)
+            return _EntryResult(stored=False)
+        log.debug(
+            "Entry stored",
+            extra={**extra, "action": origin.value, "events": len(events)},
+        )
+        return _EntryResult(
+            stored=True, fallback=origin is ArticleOrigin.ENTRY_FALLBACK, events=len(events)
+        )
+
+    def _article(self, entry: ParsedEntry, extra: dict[str, str]) -> ExtractedArticle | None:
+        if not entry.link:
+            return None
+        try:
+            page = self.fetcher.fetch(entry.link, accept=HTML_ACCEPT)
+            article: ExtractedArticle | None = self.sandbox.call(
+                "extract", page.body, page.final_url
+            )
+        except (FetchError, ExtractError) as exc:
+            log.info(
+                "Article page unusable; using the entry text",
+                extra={
+                    **extra,
+                    "reason": _error_text(exc) if isinstance(exc, FeedError) else str(exc),
+                },
+            )
+            return None
+        if article is None:
+            log.info("Article page has no article text; using the entry text", extra=extra)
+        return article
+
+    def _publication(
+        self, entry: ParsedEntry, page_date: date | None, now: datetime
+    ) -> tuple[datetime | None, bool]:
+        """The publication time and whether it is an estimate.
+
+        The feed's date first, then the page's; a date more than a day ahead is not
+        believed.  With none, the rules resolve relative dates against ``now``, flagged.
+        """
+        candidates: list[datetime] = []
+        if entry.published is not None:
+            candidates.append(entry.published)
+        if page_date is not None:
+            candidates.append(datetime(page_date.year, page_date.month, page_date.day, tzinfo=UTC))
+        for moment in candidates:
+            if moment <= now + self.limits.future_tolerance:
+                return moment, False
+        return None, True
+
+    # -- recording ------------------------------------------------------------------------
+
+    def _next_due(
+        self, target: store.PollTarget, now: datetime, *, errors: int, retry_after: float | None
+    ) -> datetime:
+        return next_due(
+            now,
+            interval=target.interval_seconds,
+            consecutive_errors=errors,
+            retry_after=retry_after,
+            policy=self.limits.backoff,
+            rand=self._rand(),
+        )
+
+    def _record(self, target: store.PollTarget, record: store.PollRecord) -> None:
+        with store.session_scope(self.session_factory) as session:
+            store.record_poll(session, target.id, record)
+
+    def _record_failure(
+        self,
+        target: store.PollTarget,
+        now: datetime,
+        started: float,
+        exc: Exception,
+        status: PollStatus,
+    ) -> PollOutcome:
+        errors = target.consecutive_errors + 1
+        retry_after = exc.retry_after if isinstance(exc, FetchError) else None
+        http_status = exc.status if isinstance(exc, FetchError) else None
+        due = self._next_due(target, now, errors=errors, retry_after=retry_after)
+        error = _error_text(exc)
+        self._record(
+            target,
+            store.PollRecord(
+                polled=now,
+                status=http_status,
+                error=error,
+                next_due=due,
+                consecutive_errors=errors,
+            ),
+        )
+        return self._outcome(target, status, http_status, started, due, error=error)
+
+    def _outcome(
+        self,
+        target: store.PollTarget,
+        status: PollStatus,
+        http_status: int | None,
+        started: float,
+        due: datetime,
+        *,
+        new_entries: int = 0,
+        articles: int = 0,
+        fallbacks: int = 0,
+        events: int = 0,
+        error: str | None = None,
+    ) -> PollOutcome:
+        return PollOutcome(
+            feed_name=target.name,
+            feed_url=target.url,
+            status=status,
+            http_status=http_status,
+            new_entries=new_entries,
+            articles=articles,
+            fallbacks=fallbacks,
+            events=events,
+            error=error,
+            next_due=due,
+            duration_ms=int((self._monotonic() - started) * 1000),
+        )
+
+
+def poll_feed(
+    feed: store.PollTarget,
+    *,
+    client: httpx.Client,
+    session_factory: sessionmaker[Session],
+    rules: Rules,
+    settings: Settings,
+    now: datetime,
+) -> PollOutcome:
+    """Poll one feed with a pipeline built for the call (scripts and tests)."""
+    pipeline = Pipeline(settings, session_factory=session_factory, rules=rules, client=client)
+    try:
+        return pipeline.poll_feed(feed, now=now)
+    finally:
+        pipeline.close()

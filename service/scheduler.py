@@ -1,0 +1,133 @@
+"""The daemon: a thin APScheduler 3 job that asks the pipeline to poll whatever is due.
+
+Each tick (``scheduler.tick_seconds``) calls ``pipeline.poll_due(now=clock.now())``;
+which feeds are due is the database's business (``feeds.next_due``), so the schedule
+survives restarts and is shared by replicas.  The job never overlaps itself
+(``max_instances=1``) and missed ticks collapse into one (``coalesce``).
+
+SIGTERM/SIGINT: the pipeline is asked to stop (the entry in hand is finished and
+its poll recorded, nothing new starts), the scheduler shuts down waiting for the
+running tick, the worker processes are stopped, and ``run`` returns (exit 0).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.schedulers.background import BackgroundScheduler  # type: ignore[import-untyped]
+from sqlalchemy.engine import Engine
+
+from service import clock, store
+from service.config import Settings
+from service.fetch import IPNetwork
+from service.pipeline import Pipeline, PollOutcome, Rules
+from service.rules import load_rules
+
+log = logging.getLogger(__name__)
+
+_SOURCE_RULES = Path(__file__).resolve().parent.parent / "config" / "rules"
+
+
+def rules_directory(settings: Settings) -> Path:
+    """``rules/`` beside service.toml, else the project's ``config/rules``."""
+    for candidate in (settings.config_path.parent / "rules", _SOURCE_RULES, Path("config/rules")):
+        if candidate.is_dir():
+            return candidate
+    return settings.config_path.parent / "rules"
+
+
+def build_pipeline(
+    settings: Settings,
+    engine: Engine,
+    *,
+    rules: Rules | None = None,
+    allowed_networks: tuple[IPNetwork, ...] = (),
+) -> Pipeline:
+    return Pipeline(
+        settings,
+        session_factory=store.session_factory(engine),
+        rules=rules if rules is not None else load_rules(rules_directory(settings)),
+        allowed_networks=allowed_networks,
+    )
+
+
+class Daemon:
+    """Runs ``pipeline.poll_due`` every ``tick_seconds`` until ``stop`` is set."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        *,
+        tick_seconds: float,
+        now: Callable[[], datetime] = clock.now,
+    ) -> None:
+        self.pipeline = pipeline
+        self.tick_seconds = tick_seconds
+        self._now = now
+
+    def tick(self) -> None:
+        try:
+            self.pipeline.poll_due(now=self._now())
+        except Exception:  # the pipeline records per-feed failures; this is a last guard
+            log.critical("Poll tick failed", exc_info=True)
+
+    def run_until(self, stop: threading.Event) -> None:
+        scheduler = BackgroundScheduler(timezone=UTC)
+        scheduler.add_job(
+            self.tick,
+            "interval",
+            seconds=self.tick_seconds,
+            next_run_time=self._now(),
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+            id="poll-due",
+        )
+        scheduler.start()
+        log.info(
+            "Daemon started",
+            extra={"feeds": len(self.pipeline.settings.feeds), "tick_seconds": self.tick_seconds},
+        )
+        stop.wait()
+        log.info("Daemon stopping; finishing work in hand")
+        self.pipeline.request_stop()
+        scheduler.shutdown(wait=True)
+        log.info("Daemon stopped")
+
+
+def _install_stop_signals(stop: threading.Event) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("Signal received", extra={"signal": signal.Signals(signum).name})
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, handler)
+
+
+def run(
+    settings: Settings,
+    engine: Engine,
+    *,
+    once: bool,
+    stop: threading.Event | None = None,
+    rules: Rules | None = None,
+) -> list[PollOutcome]:
+    """``service run``: poll every feed once (``once``) or until a stop signal."""
+    pipeline = build_pipeline(settings, engine, rules=rules)
+    try:
+        pipeline.sync_feeds()
+        if once:
+            return pipeline.poll_all(now=clock.now())
+        if stop is None:
+            stop = threading.Event()
+            _install_stop_signals(stop)
+        Daemon(pipeline, tick_seconds=settings.scheduler.tick_seconds).run_until(stop)
+        return []
+    finally:
+        pipeline.close()
