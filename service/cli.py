@@ -159,7 +159,8 @@ def feeds(app: App) -> None:
     with app.session() as session:
         states = store.list_feeds(session, configured)
     table = Table(title=f"Feeds ({app.settings.feeds_path})", show_lines=False)
-    for column in ("Name", "Outlet", "Every", "Last polled", "Status", "Errors", "Next due"):
+    columns = ("Name", "Outlet", "Every", "Last polled", "Status", "Errors", "Next due")
+    for column in (*columns, "Entries", "Events"):
         table.add_column(column, overflow="fold", no_wrap=column in ("Name", "Every", "Errors"))
     table.add_column("URL", overflow="fold")
     for state in states:
@@ -174,9 +175,36 @@ def feeds(app: App) -> None:
             status or "-",
             str(state.consecutive_errors),
             _when(state.next_due, "now"),
+            str(state.entries_seen),
+            str(state.events_count),
             state.url,
         )
     Console().print(table)
+
+
+@main.command()
+@click.option(
+    "--config",
+    "run_config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="service.toml to use (same as the group's --config).",
+)
+@click.option("--once", is_flag=True, help="Poll every configured feed once, then exit.")
+@pass_app
+def run(app: App, run_config: Path | None, once: bool) -> None:
+    """Poll the configured feeds on their intervals until SIGTERM/SIGINT."""
+    from service import scheduler  # the daemon's imports are not needed by other commands
+
+    if run_config is not None:
+        app.config_path = run_config
+    outcomes = scheduler.run(app.settings, app.engine, once=once)
+    for outcome in outcomes:
+        detail = outcome.error or (
+            f"{outcome.new_entries} new entries, {outcome.articles} articles "
+            f"({outcome.fallbacks} from entry text), {outcome.events} events"
+        )
+        click.echo(f"{outcome.feed_name}: {outcome.status.value}; {detail}")
 
 
 @main.command()
