@@ -29,7 +29,7 @@ GENERIC_NAMES = {
     Affiliation.ISIS: "ISIS",
     Affiliation.ISRAEL: "Israel",
     Affiliation.TURKEY: "Turkey",
-    Affiliation.UNKNOWN: "unidentified",
+    Affiliation.UNKNOWN: "unidentified forces",
 }
 
 
@@ -122,6 +122,9 @@ class ActorDictionary:
         return kept
 
     def generic(self, affiliation: Affiliation) -> Actor:
+        for e in self.entries:
+            if e.name == GENERIC_NAMES[affiliation] and e.affiliation is affiliation:
+                return e.actor()
         for e in self.entries:
             if e.affiliation is affiliation and e.kind == "generic":
                 return e.actor()

@@ -68,8 +68,7 @@ from service.rules.text import MatchText, Sentence, Zone, first_person, segment,
 
 _TOKEN = re.compile(r"[^\W_]+")
 _CLAUSE_BREAK = re.compile(
-    r";|\b(?:while|whereas|but|meanwhile|however|in retaliation for|in response to|a day after|"
-    r"days after|hours after|weeks after)\b|\s[-–—]\s"
+    r";|\b(?:while|whereas|but|meanwhile|however|in retaliation for|in response to)\b|\s[-–—]\s"
 )
 _RELATIVE = frozenset({"which", "where", "who", "whom", "whose"})
 _THAT_REPORT = frozenset(
@@ -89,6 +88,15 @@ _IRREGULAR_PARTICIPLES = frozenset(
      "struck", "left", "held", "made", "seen", "given", "put", "shot"}
 )
 _PREPS = frozenset(PREPOSITIONS - {"direct"})
+# Which preposition wins when several introduce places: a destination beats a position,
+# which beats a neighbourhood ("brought missiles through al-Sikak to Imam Ali base").
+_PREP_RANK = {
+    "to": 0, "into": 0, "towards": 0, "toward": 0, "from": 1, "in": 1, "at": 1, "inside": 1,
+    "within": 1, "on": 1, "of": 1, "targeting": 1, "against": 1, "near": 2, "around": 2,
+    "outside": 2, "across": 3, "through": 3,
+}
+# Verbs with no passive: "the convoy arrived in X" is never a reduced relative.
+_INTRANSITIVE = frozenset({"arrived", "headed", "retreated", "settled", "massed", "advanced", "returned", "crossed"})
 _VIOLENT = frozenset({EventType.STRIKE, EventType.ATTACK})
 _VICTIM_PASSIVE = frozenset({EventType.STRIKE, EventType.ATTACK, EventType.TAKEOVER, EventType.HANDOVER})
 _LEADING = re.compile(
@@ -195,11 +203,13 @@ class _Extraction:
         self.text = doc.text
         self.mt: MatchText = to_match_text(doc.text)
         blocked = rules.actors.ignored_spans(self.mt)
+        self.actor_mentions = rules.actors.find(self.mt, blocked)
+        # A place inside an actor's name ("Deir Ezzor Military Council") is not a place.
+        named = blocked + [(a.start, a.end) for a in self.actor_mentions]
         self.places = [
             _PlaceHit(h.start, h.end, rules.gazetteer.resolve(h, self.mt))
-            for h in rules.gazetteer.index.find(self.mt, blocked)
+            for h in rules.gazetteer.index.find(self.mt, named)
         ]
-        self.actor_mentions = rules.actors.find(self.mt, blocked)
         # Actor phrases may contain the trigger ("Israeli airstrikes"); place names may not.
         taken = blocked + [(p.start, p.end) for p in self.places]
         self.triggers = list(rules.actions.triggers.find(self.mt, taken))
@@ -290,6 +300,10 @@ class _Extraction:
             return True  # "the newly-built headquarters": a description, not an act
         if self.ctx["conditional"].search(mt[self._m(s.start) : ts]):
             return True
+        if toks and (toks[-1] == "had" or toks[-2:-1] == ["had"]) and not any(
+            d.precision is DatePrecision.DAY for d in dates_mod.find_dates(s.text, self.ref)
+        ):
+            return True  # "had arrived in late August": background to the news
         stative = self.ctx["stative"]
         for m in stative.finditer(mt[max(clause_start, ts - 40) : te]):
             if max(clause_start, ts - 40) + m.end() == te:
@@ -307,7 +321,7 @@ class _Extraction:
     def _participial(self, ts: int, word: str, clause_start: int) -> bool:
         """A reduced relative ("personnel stationed within"): describes, does not report."""
         first = word.split()[0]
-        if not (first.endswith("ed") or first in _IRREGULAR_PARTICIPLES):
+        if not (first.endswith("ed") or first in _IRREGULAR_PARTICIPLES) or first in _INTRANSITIVE:
             return False
         before = self.mt.text[clause_start:ts]
         toks = _tokens(before)
@@ -340,7 +354,7 @@ class _Extraction:
             return (after[0] if after else None), False
         # The agent: "installed by X"; for a movement noun also "the withdrawal of X".
         agent = r"by" if etype in _VICTIM_PASSIVE or not etype.is_movement else r"by|of"
-        by = re.match(rf"\s*(?:[^\W_]+\s+){{0,3}}?(?:{agent})\s+(?:the\s+)?", self.mt.text[te : clause[1]])
+        by = re.match(rf"\s*(?:[^\W_]+\s+){{0,6}}?(?:{agent})\s+(?:the\s+)?", self.mt.text[te : clause[1]])
         by_agent = None
         if by:
             agent_start = te + by.end()
@@ -368,7 +382,9 @@ class _Extraction:
         """(location, origin, destination is "new positions", deictic)."""
         mt = self.mt.text
         places = [p for p in self._in(self.places, te, clause[1])]
+        deictic_match = self.ctx["deictic_places"].search(mt[te : clause[1]])
         loc: Place | None = None
+        loc_rank = 99
         origin: Place | None = None
         dest: Place | None = None
         river: Place | None = None
@@ -403,16 +419,20 @@ class _Extraction:
             # The governing preposition is the last one that is not "of": "in the town of X".
             prep = next((t for t in reversed(preps) if t != "of"), preps[-1] if preps else None)
             if _SPAN.search(gap) and (prep in frame.location or prep == "from"):
-                loc = loc or p.place
+                if loc is None:
+                    loc, loc_rank = p.place, 0
                 skip_next = True
             elif prep == "from" and "from" in frame.origin and _ORIGIN_CUE.search(gap + " "):
                 origin = origin or p.place
             elif prep is not None and prep in frame.destination:
                 dest = dest or p.place
             elif prep is not None and prep in frame.location:
-                loc = loc or p.place
+                rank = _PREP_RANK.get(prep, 2)
+                if rank < loc_rank:
+                    loc, loc_rank = p.place, rank
             elif prep is None and "direct" in frame.location and len(gtoks) <= 3:
-                loc = loc or p.place
+                if loc is None:
+                    loc, loc_rank = p.place, 1
             prev, prev_end = p, p.end
         new_positions = False
         if frame.destination:
@@ -427,7 +447,9 @@ class _Extraction:
             elif loc is not None:
                 origin, loc = loc, self.r.gazetteer.town_of(loc)
         if loc is None:
-            before = [p for p in self._in(self.places, clause[0], ts) if p.place.kind != "river"]
+            before = [
+                p for p in self._in(self.places, clause[0], ts) if p.place.kind != "river" and not self._dateline(p)
+            ]
             for p in reversed(before):
                 gap = mt[max(clause[0], p.start - 40) : p.start]
                 if not self._is_reference(gap):
@@ -435,11 +457,18 @@ class _Extraction:
                     break
         deictic = False
         if loc is None:
-            if self.ctx["deictic_places"].search(mt[te : clause[1]]):
+            if deictic_match:
                 deictic = True
             elif river is not None:
                 loc = river
         return loc, origin, new_positions, deictic
+
+    def _dateline(self, p: _PlaceHit) -> bool:
+        """"DEIR EZZOR, Syria (North Press) –", "Al-Boukamal:", "#Albukamal |": where it was filed."""
+        lead = self.mt.text[max(0, p.start - 30) : p.start]
+        if not re.search(r"(?:^|[.!?\n]\s*|[|#]\s*)[#\s]*$", lead) and p.start > 2:
+            return False
+        return bool(re.match(r"\s*(?:,\s*syria\s*)?(?:\([^)]{0,40}\))?\s*(?:[:|–—-]|\s-\s)", self.mt.text[p.end : p.end + 50]))
 
     def _sentence_origin(self, s_start: int, s_end: int) -> Place | None:
         for p in self._in(self.places, s_start, s_end):
