@@ -30,6 +30,9 @@ from service.config import ENV_CONFIG, Settings, load_settings
 from service.corpus import read_manifest
 from service.errors import ConfigError, IngestError
 from service.export import CSV_COLUMNS, csv_row
+from service.documents import read_manifest_doc, read_report
+from service.evaluate import Prediction, read_gold, score
+from service.rules import PROJECT_RULES, Document, RuleSet, load_rules
 from service.seeding import DEFAULT_MANIFEST, import_seeds
 
 
@@ -276,3 +279,74 @@ def _duration(seconds: int) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60}m"
     return f"{seconds}s"
+
+
+# --------------------------------------------------------------------------- rules
+_RULES_OPTION = click.option(
+    "--rules",
+    "rules_dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Rule directory (gazetteer.yaml, actors.yaml, actions.yaml); default: the project's config/rules.",
+)
+
+
+def _load_rules(rules_dir: Path | None) -> RuleSet:
+    return load_rules(rules_dir or PROJECT_RULES)
+
+
+@main.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), help="A corpus MANIFEST.json.")
+@click.option("--published", type=click.DateTime(formats=["%Y-%m-%d"]), help="Publication date (YYYY-MM-DD).")
+@click.option("--outlet", help="Outlet that published the files.")
+@_RULES_OPTION
+def extract(
+    files: tuple[Path, ...],
+    manifest: Path | None,
+    published: datetime | None,
+    outlet: str | None,
+    rules_dir: Path | None,
+) -> None:
+    """Print the events in report files, one JSON object per line (no database, no network).
+
+    .txt files are read as text; .html/.htm pages go through the same article
+    extraction as feed articles. Each line carries ``file``: the path as given,
+    or as listed in the manifest.
+    """
+    if not files and manifest is None:
+        raise click.UsageError("give report FILES or --manifest PATH")
+    rules = _load_rules(rules_dir)
+    jobs: list[tuple[str, Document]] = []
+    for path in files:
+        jobs.append((str(path), read_report(path, published=published.date() if published else None, outlet=outlet)))
+    if manifest is not None:
+        for doc in read_manifest(manifest):
+            jobs.append((doc.file, read_manifest_doc(doc)))
+    for name, document in jobs:
+        for event in rules.extract(document):
+            click.echo(json.dumps({"file": name, **event.to_dict()}, ensure_ascii=False))
+
+
+@main.command("eval")
+@click.option("--gold", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Gold events (JSON lines).")
+@click.option("--manifest", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The corpus MANIFEST.json.")
+@_RULES_OPTION
+def evaluate_command(gold: Path, manifest: Path, rules_dir: Path | None) -> None:
+    """Score the rules on a hand-annotated corpus: misses, false positives, then P/R/F1."""
+    rules = _load_rules(rules_dir)
+    predictions = [
+        Prediction(doc.file, event) for doc in read_manifest(manifest) for event in rules.extract(read_manifest_doc(doc))
+    ]
+    result = score(read_gold(gold), predictions, rules.gazetteer)
+    for g in result.misses:
+        click.echo(f"miss {g.id} {g.doc}: {g.type} {g.affiliation} at {' / '.join(g.locations)} | {g.evidence}")
+    for p in result.false_positives:
+        e = p.event
+        click.echo(
+            f"false positive {p.doc}: {e.type.value} {e.actor.affiliation.value} at {e.location.name}"
+            f" ({e.date or 'no date'}) | {e.evidence.text}"
+        )
+    for g, p in result.wrong_dates:
+        click.echo(f"wrong date {g.id} {g.doc}: gold {g.date}, extracted {p.event.date or 'none'}")
+    click.echo(result.summary())
