@@ -31,6 +31,7 @@ _FRAME_KEYS = {
 _CONTEXT_KEYS = {
     "hedges", "dismissals", "denials", "intent", "negations", "stative", "auxiliaries",
     "inchoatives", "anaphora", "another", "deictic_places", "reference_before", "conditional",
+    "circumstance",
 }
 
 

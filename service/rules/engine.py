@@ -97,6 +97,10 @@ _PREP_RANK = {
 }
 # Verbs with no passive: "the convoy arrived in X" is never a reduced relative.
 _INTRANSITIVE = frozenset({"arrived", "headed", "retreated", "settled", "massed", "advanced", "returned", "crossed"})
+_NOT_A_NOUN = frozenset(
+    {"a", "an", "the", "their", "its", "his", "her", "our", "some", "two", "three", "four", "five",
+     "several", "dozens", "new", "more", "additional", "all", "most"} | PREPOSITIONS
+)
 _VIOLENT = frozenset({EventType.STRIKE, EventType.ATTACK})
 _VICTIM_PASSIVE = frozenset({EventType.STRIKE, EventType.ATTACK, EventType.TAKEOVER, EventType.HANDOVER})
 _LEADING = re.compile(
@@ -294,7 +298,10 @@ class _Extraction:
             if not re.search(r"\b(?:started|began|begun|start|begin|continued|resumed)\b", " ".join(toks[-5:])):
                 return True
         first = word.split()[0]
-        if (first.endswith("ed") or first in _IRREGULAR_PARTICIPLES) and re.search(
+        following = _tokens(mt[te : te + 30])[:1]
+        if (first.endswith("ed") or first in _IRREGULAR_PARTICIPLES) and following and following[0] not in _NOT_A_NOUN and not any(
+            a.end >= ts - 1 and a.end <= ts for a in self.actor_mentions
+        ) and re.search(
             r"\b(?:the|a|an|their|its|his|her|our|newly|recently|previously|already)\s+(?:[^\W_]+\s+)?$", before
         ) and not re.search(r"\b(?:has|have|had|was|were|been)\s+(?:[^\W_]+\s+)?$", before):
             return True  # "the newly-built headquarters": a description, not an act
@@ -304,6 +311,8 @@ class _Extraction:
             d.precision is DatePrecision.DAY for d in dates_mod.find_dates(s.text, self.ref)
         ):
             return True  # "had arrived in late August": background to the news
+        if self.ctx["circumstance"].ends(" ".join(toks[-3:])) or self.ctx["circumstance"].ends(" ".join(toks[-2:-1])):
+            return True  # "withdrew after heavy clashes": the clashes are the circumstance
         stative = self.ctx["stative"]
         for m in stative.finditer(mt[max(clause_start, ts - 40) : te]):
             if max(clause_start, ts - 40) + m.end() == te:

@@ -152,6 +152,8 @@ _TOPIC = re.compile(
 )
 _WORD = re.compile(r"[^\W\d_][\w'’.-]*|\w+")
 _BODY_MIN_WORDS = 25
+_SENTENCE_MIN_WORDS = 10  # a shorter line ending in a full stop may still be a caption
+_PROSE_END = re.compile(r"[.!?][\"”’)]*\s*$")
 _FIRST_PERSON = re.compile(r"\b(I|I'm|I’m|I've|I’ve|LOL|lol|you|your|you're|you’re|IMHO|imho)\b")
 
 # Sentence boundary: terminal punctuation (and closing quotes), then space, then a
@@ -211,6 +213,18 @@ def _quoted(s: str) -> bool:
 
 def segment(text: str) -> list[Sentence]:
     """Sentences of the report proper (head and body), furniture and comments removed."""
+    sentences = _segment(text)
+    if sentences and all(s.zone is Zone.HEAD for s in sentences):
+        # Only short lines (a feed summary, a brief): they are the report.
+        return [
+            Sentence(t, a, b, s.paragraph, Zone.BODY, _quoted(t))
+            for s in sentences
+            for t, a, b in _split_sentences(s.text, s.start)
+        ]
+    return sentences
+
+
+def _segment(text: str) -> list[Sentence]:
     sentences: list[Sentence] = []
     body_started = False
     paragraph = 0
@@ -238,7 +252,9 @@ def segment(text: str) -> list[Sentence]:
             continue
         words = _word_count(line)
         offset = line_start + (len(raw) - len(raw.lstrip()))
-        looks_body = words >= _BODY_MIN_WORDS or (body_started and words >= 4)
+        looks_body = words >= _BODY_MIN_WORDS or (body_started and words >= 4) or (
+            words >= _SENTENCE_MIN_WORDS and _PROSE_END.search(line)
+        )
         if not body_started and looks_body and _SENTENCE_END.search(line):
             body_started = True
         zone = Zone.BODY if body_started else Zone.HEAD

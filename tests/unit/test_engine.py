@@ -1,0 +1,210 @@
+"""Behaviour of the extraction rules, one case per rule, on short reports written for the tests."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from service.events import Event
+from service.rules import PROJECT_RULES, Document, RuleSet, load_rules
+
+PUB = date(2023, 6, 15)  # a Thursday
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_rules(PROJECT_RULES)
+
+
+def run(rules: RuleSet, text: str, *, estimate: bool = False, title: str | None = None) -> list[Event]:
+    return rules.extract(Document(text, PUB, "Test Outlet", published_is_estimate=estimate, title=title))
+
+
+def brief(events: list[Event]) -> list[tuple[str, str, str]]:
+    return [(e.type.value, e.actor.affiliation.value, e.location.name) for e in events]
+
+
+CASES = [
+    (
+        "arrival",
+        "A convoy of Liwa Fatemiyoun fighters arrived in al-Mayadeen on Monday, local sources said.",
+        [("deployment", "iran-backed", "al-Mayadin")],
+    ),
+    (
+        "sent-to",
+        "Russian forces sent reinforcements to the town of Khasham on Tuesday.",
+        [("deployment", "russia", "Khasham")],
+    ),
+    (
+        "withdrawal",
+        "Regime forces withdrew from the village of Hatla yesterday after heavy clashes.",
+        [("withdrawal", "regime", "Hatla")],
+    ),
+    (
+        "withdrawal-to-new-positions-is-relocation",
+        "Iranian-backed militias withdrew from their headquarters in Abu Kamal to new positions in the desert on Sunday.",
+        [("relocation", "iran-backed", "Albukamal")],
+    ),
+    (
+        "redeployed-in-positions",
+        "Hezbollah fighters were redeployed in positions in the village of Mazlum last week.",
+        [("relocation", "iran-backed", "Mazlum")],
+    ),
+    (
+        "handover",
+        "The Fourth Division handed over three checkpoints in al-Mayadin to Iranian-backed militias on Saturday.",
+        [("handover", "regime", "al-Mayadin")],
+    ),
+    (
+        "expelled-takeover",
+        "On June 2, Russian military police expelled NDF members from the al-Omar oil field.",
+        [("takeover", "russia", "al-Omar oil field")],
+    ),
+    (
+        "visit",
+        "A senior IRGC commander visited Albukamal on Wednesday and met local militia leaders.",
+        [("visit", "iran-backed", "Albukamal")],
+    ),
+    (
+        "establishment",
+        "The SDF established a new military point near the town of Dhiban on Friday.",
+        [("establishment", "sdf", "Dhiban")],
+    ),
+    (
+        "recruitment-actor-is-the-group-joined",
+        "On Monday, 40 young men from al-Quriyah joined the Local Defence Forces in exchange for salaries.",
+        [("recruitment", "iran-backed", "al-Quriyah")],
+    ),
+    (
+        "strike-by-unidentified-aircraft",
+        "On Tuesday, unidentified aircraft struck a weapons depot of Kataib Hezbollah near Albukamal.",
+        [("strike", "unknown", "Albukamal")],
+    ),
+    ("denial", "The SDF denied reports that its forces had withdrawn from Dhiban.", []),
+    ("plan", "Russia plans to deploy additional troops to Deir Ezzor airport next month.", []),
+    ("hypothetical-should", "They should move the Afghan fighters out of al-Mayadin.", []),
+    ("stative-presence", "Several Iranian-backed groups are currently deployed in southern Deir Ezzor.", []),
+    ("negated", "Russian forces have not withdrawn from the al-Ward oil field.", []),
+    (
+        "relative-clause-background",
+        "Hezbollah held a meeting at the school where its fighters were deployed in al-Mayadin.",
+        [],
+    ),
+    (
+        "undated-out-of-region-background",
+        "Russia has also taken control of the Khmeimim air base in Latakia.",
+        [],
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_rule_case(rules: RuleSet, text: str, expected: list[tuple[str, str, str]]) -> None:
+    assert brief(run(rules, text)) == expected
+
+
+def test_origin_quantities_and_anaphora_enrich_one_event(rules: RuleSet) -> None:
+    events = run(
+        rules,
+        "On June 10, a convoy of Iranian-backed militias arrived in al-Mayadin.\n\n"
+        "The convoy, which came from Albukamal, consisted of about 25 vehicles and 60 fighters.",
+    )
+    assert brief(events) == [("deployment", "iran-backed", "al-Mayadin")]
+    (event,) = events
+    assert event.origin is not None and event.origin.name == "Albukamal"
+    assert event.quantities == {"vehicles": 25, "fighters": 60}
+    assert (event.date, event.date_precision.value) == ("2023-06-10", "day")
+
+
+def test_headline_body_and_quote_are_one_event(rules: RuleSet) -> None:
+    text = (
+        "Russian Forces Deploy Reinforcements In Deir Ezzor\n\n"
+        "Russian forces deployed reinforcements to the town of al-Mayadin on Monday, according to local sources. "
+        "“The Russian convoy arrived in al-Mayadin in the afternoon,” a resident said."
+    )
+    assert brief(run(rules, text)) == [("deployment", "russia", "al-Mayadin")]
+
+
+def test_two_convoys_on_different_dates_stay_two_events(rules: RuleSet) -> None:
+    text = (
+        "On June 3, a convoy of Iranian-backed militias arrived in al-Mayadin from Albukamal. "
+        "This followed the arrival of another convoy on May 28."
+    )
+    events = run(rules, text)
+    assert sorted(e.date or "" for e in events) == ["2023-05-28", "2023-06-03"]
+    assert {e.type.value for e in events} == {"deployment"}
+
+
+def test_hedged_report(rules: RuleSet) -> None:
+    (event,) = run(rules, "Iranian-backed militias reportedly sent reinforcements to Hatla on Sunday.")
+    assert event.hedged
+
+
+def test_dismissed_claims_are_hedged(rules: RuleSet) -> None:
+    text = (
+        "Activists reported Israeli airstrikes on Iranian-backed militias near al-Mayadin on Monday. "
+        "These claims turned out to be fake news."
+    )
+    assert [e.hedged for e in run(rules, text)] == [True]
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        ("Al-Mayadeen TV reported that Russian forces arrived in Hajin on Monday.", "Hajin"),
+        ("According to Al Mayadeen channel, regime forces entered al-Susah on Monday.", "al-Susah"),
+    ],
+    ids=["al-mayadeen-tv", "al-mayadeen-channel"],
+)
+def test_channel_name_is_not_a_place(rules: RuleSet, text: str, place: str) -> None:
+    assert [e.location.name for e in run(rules, text)] == [place]
+
+
+def test_liwa_al_quds_is_russia_backed_and_quds_force_is_iranian(rules: RuleSet) -> None:
+    quds = run(rules, "On Monday, Liwa al-Quds fighters arrived in Deir ez-Zor military airport.")
+    force = run(rules, "On Monday, a Quds Force commander visited al-Mayadin.")
+    assert [e.actor.affiliation.value for e in quds] == ["russia"]
+    assert [e.actor.affiliation.value for e in force] == ["iran-backed"]
+
+
+def test_syrian_heri_is_in_region_iraqi_hari_is_not(rules: RuleSet) -> None:
+    syria = run(rules, "On Monday, Iranian-backed militias sent a convoy to al-Heri.")
+    iraq = run(rules, "On Monday, Kataib Hezbollah sent a convoy to al-Hari in Iraq.")
+    assert [e.in_region for e in syria] == [True]
+    assert [e.in_region for e in iraq] == [False]
+
+
+def test_distances_and_unit_names_are_not_quantities(rules: RuleSet) -> None:
+    (event,) = run(
+        rules,
+        "On Monday, the 7th Artillery Battalion of the regime arrived in Muhasan, 30 km east of Deir Ezzor.",
+    )
+    assert event.quantities == {}
+
+
+def test_reader_comments_never_produce_events(rules: RuleSet) -> None:
+    text = (
+        "Russian forces sent a convoy of 20 vehicles to the town of Khasham on Monday, according to local "
+        "sources who spoke to the outlet about the deployment and the positions it took up near the river.\n\n"
+        "  • Freedom Lover\n\n"
+        "    Iran withdrew from al-Mayadin last week, I saw it myself and you all know it.\n\n"
+        "  • observer22\n\n"
+        "    Hezbollah arrived in Albukamal yesterday lol.\n"
+    )
+    assert brief(run(rules, text)) == [("deployment", "russia", "Khasham")]
+
+
+def test_undated_events_take_the_publication_month_only_when_it_is_known(rules: RuleSet) -> None:
+    text = "Iranian-backed militias have handed over checkpoints in al-Mayadin to the regime."
+    (known,) = run(rules, text)
+    (estimated,) = run(rules, text, estimate=True)
+    assert (known.date, known.date_precision.value) == ("2023-06", "month")
+    assert (estimated.date, estimated.date_precision.value) == (None, "unknown")
+
+
+def test_evidence_offsets_point_into_the_text(rules: RuleSet) -> None:
+    text = "Intro line.\n\nOn Monday, Russian forces arrived in Marrat, a village east of the Euphrates."
+    (event,) = run(rules, text)
+    assert text[event.evidence.start : event.evidence.end] == event.evidence.text
+    assert event.evidence.text.startswith("On Monday")
