@@ -18,8 +18,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -164,15 +165,30 @@ class Pipeline:
         self._rand = rand
         self._monotonic = monotonic
         self._stop = threading.Event()
+        # SQLite: one writer at a time, and a deferred transaction that has read cannot
+        # wait for the lock (SQLITE_BUSY at once), so this process's transactions take
+        # turns.  PostgreSQL needs no such thing.
+        bind = session_factory.kw.get("bind")
+        dialect = getattr(getattr(bind, "dialect", None), "name", "")
+        self._db_lock: threading.Lock | None = threading.Lock() if dialect == "sqlite" else None
         self._pool = ThreadPoolExecutor(
             max_workers=settings.scheduler.workers, thread_name_prefix="poll"
         )
 
     # -- lifecycle ----------------------------------------------------------------
 
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        if self._db_lock is None:
+            with store.session_scope(self.session_factory) as session:
+                yield session
+            return
+        with self._db_lock, store.session_scope(self.session_factory) as session:
+            yield session
+
     def sync_feeds(self) -> None:
         """Make the feeds table match the configured feeds (new rows, changed URLs)."""
-        with store.session_scope(self.session_factory) as session:
+        with self._transaction() as session:
             added, updated = store.sync_feeds(session, self.settings.feeds)
         log.info("Feeds synchronised", extra={"added": added, "updated": updated})
 
@@ -199,7 +215,7 @@ class Pipeline:
             return []
         names = [feed.name for feed in self.settings.feeds]
         try:
-            with store.session_scope(self.session_factory) as session:
+            with self._transaction() as session:
                 targets = store.claim_due_feeds(
                     session, now=now, names=names, lease_seconds=self.limits.lease_seconds
                 )
@@ -211,7 +227,7 @@ class Pipeline:
     def poll_all(self, *, now: datetime) -> list[PollOutcome]:
         """Poll every configured feed once, due or not (``service run --once``)."""
         names = [feed.name for feed in self.settings.feeds]
-        with store.session_scope(self.session_factory) as session:
+        with self._transaction() as session:
             targets = store.poll_targets(session, names)
         return self._poll_many(targets, now)
 
@@ -341,7 +357,7 @@ class Pipeline:
     ) -> list[ParsedEntry]:
         guids = [e.entry_id for e in entries]
         urls = [e.link for e in entries if e.link]
-        with store.session_scope(self.session_factory) as session:
+        with self._transaction() as session:
             known_guids, known_urls = store.known_entries(
                 session, feed_id=target.id, guids=guids, urls=urls
             )
@@ -403,7 +419,7 @@ class Pipeline:
             feed_id=target.id,
         )
         try:
-            with store.session_scope(self.session_factory) as session:
+            with self._transaction() as session:
                 article_id = store.add_article(session, new_article)
                 store.store_events(session, article_id, events, now=now)
         except StoreError:
@@ -472,7 +488,7 @@ class Pipeline:
         )
 
     def _record(self, target: store.PollTarget, record: store.PollRecord) -> None:
-        with store.session_scope(self.session_factory) as session:
+        with self._transaction() as session:
             store.record_poll(session, target.id, record)
 
     def _record_failure(

@@ -10,22 +10,28 @@ names a public host cannot reach it; an audit hook also records any attempt.
 from __future__ import annotations
 
 import collections
+import dataclasses
 import ipaddress
 import re
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 import httpx
 import pytest
 
+from service import store
+from service.config import FeedSettings, load_settings
 from service.errors import FeedError
 from service.fetch import Fetcher, FetchLimits
 from service.parse import ParsedFeed, parse_feed
-from tests.servers import LoopbackServer, Request, Response, shared_dir
+from service.pipeline import Pipeline, PollLimits
+from service.rules import load_rules
+from tests.servers import REPO_ROOT, LoopbackServer, Request, Response, shared_dir
 
 _HEADER = re.compile(rb"^Header:\s*([^:\r\n]+):\s*(.*?)\s*$", re.MULTILINE)
 _SKIP = {"SOURCE.md", "LICENSE"}
@@ -122,4 +128,67 @@ def test_every_corpus_feed_has_exactly_one_outcome(
     assert len(outcomes) == len(files)
     assert kinds["FetchError"] == 0  # every file was served; failures are the parser's
     assert kinds["parsed"] > len(files) // 2
+    assert _outbound == []
+
+
+def test_corpus_sample_polled_through_the_pipeline(
+    corpus_server: tuple[LoopbackServer, Path], tmp_path: Path
+) -> None:
+    """Every 8th corpus feed polled by the real pipeline: one recorded outcome each.
+
+    Article links in the corpus name public hosts; the resolver here knows none of
+    them, so those pages fail fast (dns) and the entries' own text is stored.
+    """
+    server, root = corpus_server
+    files = corpus_files()[::8]
+    url = f"sqlite:///{tmp_path / 'service.db'}"
+    config = tmp_path / "service.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n[scheduler]\nworkers = 4\n')
+    (tmp_path / "feeds.toml").write_text("")
+    base = load_settings(config, environ={})
+    feeds = tuple(
+        FeedSettings(f"f{i}", server.url("/" + quote(p.relative_to(root).as_posix())), "X", 600)
+        for i, p in enumerate(files)
+    )
+    settings = dataclasses.replace(base, feeds=feeds)
+    store.upgrade(url)
+    engine = store.create_engine(url)
+
+    def resolve(host: str, port: int) -> list[str]:
+        if host in ("127.0.0.1", "localhost"):
+            return ["127.0.0.1"]
+        raise OSError(-2, "Name or service not known")
+
+    limits = FetchLimits(
+        total_timeout=10,
+        per_host_concurrency=8,
+        allowed_networks=(ipaddress.ip_network("127.0.0.1/32"),),
+    )
+    started = time.monotonic()
+    with httpx.Client() as client:
+        pipeline = Pipeline(
+            settings,
+            session_factory=store.session_factory(engine),
+            rules=load_rules(REPO_ROOT / "config" / "rules"),
+            fetcher=Fetcher(client, limits, resolver=resolve),
+            limits=PollLimits(max_articles=3, sandbox_timeout=20),
+        )
+        try:
+            pipeline.sync_feeds()
+            outcomes = pipeline.poll_all(now=datetime(2024, 5, 1, tzinfo=UTC))
+        finally:
+            pipeline.close()
+    with store.session_scope(store.session_factory(engine)) as session:
+        states = store.list_feeds(session, feeds)
+        articles = store.count_articles(session)
+    engine.dispose()
+    statuses = collections.Counter(o.status.value for o in outcomes)
+    print(
+        f"\n{len(files)} feeds through the pipeline in {time.monotonic() - started:.1f}s: "
+        f"{dict(statuses)}, {articles} articles"
+    )
+    assert len(outcomes) == len(files)
+    assert statuses["crashed"] == 0
+    assert all(s.last_polled is not None for s in states)
+    assert all((s.last_error is None) == (s.consecutive_errors == 0) for s in states)
     assert _outbound == []
