@@ -8,10 +8,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SERVICE := $(BIN)/service
 
-# What `make run` starts once the set-up is done. The daemon (`service run`) arrives
-# with its own issue; until then `make run` ends by showing the configured feeds and
-# their state. When the daemon exists, this line becomes: RUN_COMMAND ?= run
-RUN_COMMAND ?= feeds
+# What `make run` starts once the set-up is done: the polling daemon (Ctrl-C stops it).
+RUN_COMMAND ?= run
 
 .PHONY: run test lint setup
 
