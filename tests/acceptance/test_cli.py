@@ -185,7 +185,7 @@ def test_upgrade_seed_feeds_events(invoke: Invoke, database_url: str) -> None:
     result = invoke("seed", "--manifest", str(SEEDS), env=env)
     assert "0 added, 5 already stored (5 seed articles" in result.output
 
-    result = invoke("feeds", env=env)
+    result = invoke("feeds", env={**env, "COLUMNS": "200"})  # wide enough not to wrap
     assert result.exit_code == 0, result.stderr
     for text in ("sohr", "north-press", "never", "10m", "15m"):
         assert text in result.output
