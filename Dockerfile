@@ -33,7 +33,7 @@ VOLUME ["/app/data"]
 USER ingest
 
 ENTRYPOINT ["service"]
-# `service run` (the daemon) arrives with the daemon issue; until then use e.g.
-#   docker run ... deirezzor-ingest db upgrade
-#   docker run ... deirezzor-ingest seed
+# The daemon. Migrate (and seed) the database in the same volume first:
+#   docker run --rm -v deirezzor-data:/app/data deirezzor-ingest db upgrade
+#   docker run --rm -v deirezzor-data:/app/data deirezzor-ingest seed
 CMD ["run"]
