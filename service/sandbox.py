@@ -75,6 +75,9 @@ TASKS: Mapping[str, Callable[..., Any]] = {
 def _worker_main(conn: Connection, memory_bytes: int) -> None:  # pragma: no cover - child
     import resource
 
+    # The parent logs what matters from the returned values; without a handler the
+    # child's warnings would reach stderr through logging's last-resort handler.
+    logging.getLogger().addHandler(logging.NullHandler())
     if memory_bytes > 0:
         _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
         limit = memory_bytes if hard == resource.RLIM_INFINITY else min(memory_bytes, hard)
