@@ -28,10 +28,10 @@ from sqlalchemy.orm import Session
 from service import __version__, clock, log, store
 from service.config import ENV_CONFIG, Settings, load_settings
 from service.corpus import read_manifest
-from service.errors import ConfigError, IngestError
-from service.export import CSV_COLUMNS, csv_row
 from service.documents import read_manifest_doc, read_report
+from service.errors import ConfigError, IngestError
 from service.evaluate import Prediction, read_gold, score
+from service.export import CSV_COLUMNS, csv_row
 from service.rules import PROJECT_RULES, Document, RuleSet, load_rules
 from service.seeding import DEFAULT_MANIFEST, import_seeds
 

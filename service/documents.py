@@ -26,7 +26,9 @@ def read_report(
 ) -> Document:
     suffix = path.suffix.lower()
     if suffix not in HTML_SUFFIXES | TEXT_SUFFIXES:
-        raise ExtractError(f"{path}: unsupported file type {suffix or '(none)'}; expected .txt, .html or .htm")
+        raise ExtractError(
+            f"{path}: unsupported file type {suffix or '(none)'}; expected .txt, .html or .htm"
+        )
     try:
         raw = path.read_bytes()
     except OSError as exc:

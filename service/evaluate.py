@@ -101,7 +101,9 @@ def read_gold(path: Path) -> list[GoldEvent]:
             raise ConfigError(str(path), f"line {n}", "expected a JSON object")
         missing = {"id", "doc", "type", "actor_affiliation", "locations"} - set(raw)
         if missing:
-            raise ConfigError(str(path), f"line {n}", f"missing key(s) {', '.join(sorted(missing))}")
+            raise ConfigError(
+                str(path), f"line {n}", f"missing key(s) {', '.join(sorted(missing))}"
+            )
         locations = raw["locations"]
         if not isinstance(locations, list) or not all(isinstance(x, str) for x in locations):
             raise ConfigError(str(path), f"line {n}", "'locations' must be a list of names")
@@ -153,7 +155,9 @@ class Matcher:
         )
 
 
-def score(gold: Sequence[GoldEvent], predictions: Sequence[Prediction], gazetteer: Gazetteer) -> Score:
+def score(
+    gold: Sequence[GoldEvent], predictions: Sequence[Prediction], gazetteer: Gazetteer
+) -> Score:
     matcher = Matcher(gazetteer)
     result = Score()
     free = list(predictions)
@@ -166,7 +170,9 @@ def score(gold: Sequence[GoldEvent], predictions: Sequence[Prediction], gazettee
                 result.misses.append(g)
             continue
         # Prefer the candidate whose date agrees, so a second convoy pairs with its own date.
-        best = next((p for p in candidates if g.date and date_matches(g.date, p.event.date)), candidates[0])
+        best = next(
+            (p for p in candidates if g.date and date_matches(g.date, p.event.date)), candidates[0]
+        )
         free.remove(best)
         if g.optional:
             continue

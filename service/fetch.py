@@ -34,6 +34,7 @@ random draw are parameters.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import enum
 import ipaddress
@@ -81,6 +82,9 @@ _DECODE_PIECE = 64 * 1024
 _SUPPORTED_CODINGS = frozenset({"gzip", "x-gzip", "deflate"})
 _CGNAT = ipaddress.ip_network("100.64.0.0/10")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+
+# Host lookups run here so that a stalled resolver cannot outlast a request's deadline.
+_RESOLVERS = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="resolve")
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -351,7 +355,7 @@ class Fetcher:
         current = url
         visited = {url}
         for hop in range(limits.max_redirects + 1):
-            target = self._vet(url, current)
+            target = self._vet(url, current, deadline)
             outcome = self._exchange(
                 url, current, target, etag, last_modified, accept, cap, deadline
             )
@@ -378,7 +382,19 @@ class Fetcher:
 
     # -- one hop --------------------------------------------------------------
 
-    def _vet(self, origin: str, url: str) -> _Target:
+    def _resolve(self, host: str, port: int, deadline: float) -> list[str]:
+        """The resolver under the request's deadline.
+
+        ``getaddrinfo`` has no timeout of its own; a stalled lookup is left to finish
+        in its thread while this request fails in time.
+        """
+        future = _RESOLVERS.submit(self._resolver, host, port)
+        try:
+            return future.result(timeout=max(deadline - self._monotonic(), 0.001))
+        except concurrent.futures.TimeoutError as exc:
+            raise TimeoutError(host) from exc
+
+    def _vet(self, origin: str, url: str, deadline: float) -> _Target:
         try:
             parsed = httpx.URL(url)
         except (httpx.InvalidURL, TypeError, ValueError) as exc:
@@ -399,7 +415,11 @@ class Fetcher:
             addresses = [literal]
         except ValueError:
             try:
-                addresses = self._resolver(host, port)
+                addresses = self._resolve(host, port, deadline)
+            except TimeoutError as exc:
+                raise FetchError(
+                    origin, f"cannot resolve {host}: timed out", kind=FetchKind.TIMEOUT
+                ) from exc
             except (OSError, UnicodeError) as exc:
                 raise FetchError(
                     origin, f"cannot resolve {host}: {exc}", kind=FetchKind.DNS

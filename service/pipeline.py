@@ -238,6 +238,11 @@ class Pipeline:
 
     def _poll_guarded(self, target: store.PollTarget, now: datetime) -> PollOutcome | None:
         try:
+            if self.stopping:
+                # Not started before the stop request: due again as soon as we restart.
+                with self._transaction() as session:
+                    store.release_claim(session, target.id, due=now)
+                return None
             return self.poll_feed(target, now=now)
         except Exception:  # recording failed too (database down): keep the daemon alive
             log.critical(

@@ -691,3 +691,13 @@ def record_poll(session: Session, feed_id: int, record: PollRecord) -> None:
         session.flush()
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot record poll of feed {feed_id}: {exc}") from exc
+
+
+def release_claim(session: Session, feed_id: int, *, due: datetime) -> None:
+    """Give back a claimed feed that will not be polled now (the daemon is stopping)."""
+    try:
+        session.execute(
+            sa.update(models.Feed).where(models.Feed.id == feed_id).values(next_due=due)
+        )
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot release feed {feed_id}: {exc}") from exc

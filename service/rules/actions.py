@@ -20,17 +20,53 @@ from service.rules.text import normalise
 
 PREPOSITIONS = frozenset(
     {
-        "in", "at", "to", "into", "towards", "toward", "near", "around", "on", "inside", "within",
-        "outside", "across", "through", "from", "of", "against", "targeting", "direct",
+        "in",
+        "at",
+        "to",
+        "into",
+        "towards",
+        "toward",
+        "near",
+        "around",
+        "on",
+        "inside",
+        "within",
+        "outside",
+        "across",
+        "through",
+        "from",
+        "of",
+        "against",
+        "targeting",
+        "direct",
     }
 )
 _FRAME_KEYS = {
-    "type", "words", "location", "origin", "destination", "destination_type", "requires",
-    "requires_for", "object_types", "actor",
+    "type",
+    "words",
+    "location",
+    "origin",
+    "destination",
+    "destination_type",
+    "requires",
+    "requires_for",
+    "object_types",
+    "actor",
 }
 _CONTEXT_KEYS = {
-    "hedges", "dismissals", "denials", "intent", "negations", "stative", "auxiliaries",
-    "inchoatives", "anaphora", "another", "deictic_places", "reference_before", "conditional",
+    "hedges",
+    "dismissals",
+    "denials",
+    "intent",
+    "negations",
+    "stative",
+    "auxiliaries",
+    "inchoatives",
+    "anaphora",
+    "another",
+    "deictic_places",
+    "reference_before",
+    "conditional",
     "circumstance",
 }
 
@@ -56,7 +92,9 @@ class WordList:
     """A closed list of words/phrases, matched whole on match-form text."""
 
     def __init__(self, words: list[str]) -> None:
-        self.words = tuple(sorted({normalise(w) for w in words if normalise(w)}, key=len, reverse=True))
+        self.words = tuple(
+            sorted({normalise(w) for w in words if normalise(w)}, key=len, reverse=True)
+        )
         body = "|".join(re.escape(w) for w in self.words) or r"(?!x)x"
         self.pattern = re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
         self._tail = re.compile(rf"(?<![^\W_])(?:{body})\s*$")
@@ -70,6 +108,7 @@ class WordList:
     def ends(self, text: str) -> bool:
         """True when ``text`` ends with one of the words (trailing spaces ignored)."""
         return bool(self._tail.search(text))
+
 
 @dataclass(frozen=True, slots=True)
 class ActionRules:
@@ -138,8 +177,8 @@ def load_actions(path: Path) -> ActionRules:
             if bad:
                 c.fail(f"'{key}' has unknown preposition(s) {bad}; known: {sorted(PREPOSITIONS)}")
             preps[key] = frozenset(values)
-        dest_type = c.str("destination_type", required=False, choices=types)
-        requires = c.str("requires", required=False)
+        dest_type = c.string("destination_type", required=False, choices=types)
+        requires = c.string("requires", required=False)
         requires_for = {
             normalise(str(k)): class_ref(f"frames[{i}].requires_for.{k}", str(v))
             for k, v in _mapping(path, f"frames[{i}].requires_for", raw.get("requires_for")).items()
@@ -152,7 +191,7 @@ def load_actions(path: Path) -> ActionRules:
             if v not in types:
                 c.fail(f"object_types.{k}: unknown event type {v!r}")
             object_types[class_ref(f"frames[{i}].object_types", str(k))] = EventType(v)
-        actor = c.str("actor", required=False, choices={"subject", "object"}) or "subject"
+        actor = c.string("actor", required=False, choices={"subject", "object"}) or "subject"
         frame = Frame(
             type=ftype,
             words=tuple(normalise(w) for w in words),
@@ -185,9 +224,13 @@ def load_actions(path: Path) -> ActionRules:
             raise RuleConfigError(str(path), f"classes: missing class {needed!r}")
 
     q = _mapping(path, "quantities", data.get("quantities"))
-    nouns = {str(k).lower(): str(v) for k, v in _mapping(path, "quantities.nouns", q.get("nouns")).items()}
+    nouns = {
+        str(k).lower(): str(v)
+        for k, v in _mapping(path, "quantities.nouns", q.get("nouns")).items()
+    }
     equipment = {
-        str(k).lower(): str(v) for k, v in _mapping(path, "quantities.equipment", q.get("equipment")).items()
+        str(k).lower(): str(v)
+        for k, v in _mapping(path, "quantities.equipment", q.get("equipment")).items()
     }
     if not nouns or not equipment:
         raise RuleConfigError(str(path), "quantities: 'nouns' and 'equipment' must not be empty")

@@ -61,7 +61,9 @@ class ActorDictionary:
         self.entries = entries
         self.index = index
         self.patterns = patterns
-        self._ignore = [re.compile(r"(?<!\w)" + re.escape(normalise(p)) + r"(?!\w)") for p in ignore]
+        self._ignore = [
+            re.compile(r"(?<!\w)" + re.escape(normalise(p)) + r"(?!\w)") for p in ignore
+        ]
 
     @classmethod
     def load(cls, path: Path) -> ActorDictionary:
@@ -70,7 +72,9 @@ class ActorDictionary:
             raise RuleConfigError(str(path), "expected a top-level 'actors' list")
         unknown = set(data) - {"actors", "ignore"}
         if unknown:
-            raise RuleConfigError(str(path), f"unknown top-level key(s) {', '.join(sorted(unknown))}")
+            raise RuleConfigError(
+                str(path), f"unknown top-level key(s) {', '.join(sorted(unknown))}"
+            )
         entries: list[ActorEntry] = []
         index: PhraseIndex[int] = PhraseIndex()
         patterns: list[tuple[re.Pattern[str], int]] = []
@@ -83,7 +87,9 @@ class ActorDictionary:
                 c.fail(f"duplicate name {name!r}")
             names.add(name)
             aff = c.req_str("affiliation", choices={a.value for a in Affiliation})
-            kind = c.str("kind", required=False, choices={"group", "state", "generic"}) or "group"
+            kind = (
+                c.string("kind", required=False, choices={"group", "state", "generic"}) or "group"
+            )
             entries.append(ActorEntry(name, Affiliation(aff), kind))
             for alias in (name, *c.str_list("aliases")):
                 index.add(alias, i)

@@ -28,16 +28,58 @@ from datetime import date, timedelta
 from service.events import DatePrecision
 
 MONTHS = {
-    "january": 1, "jan": 1, "february": 2, "feb": 2, "march": 3, "mar": 3, "april": 4,
-    "apr": 4, "may": 5, "june": 6, "jun": 6, "july": 7, "jul": 7, "august": 8, "aug": 8,
-    "september": 9, "sep": 9, "sept": 9, "october": 10, "oct": 10, "november": 11,
-    "nov": 11, "december": 12, "dec": 12,
+    "january": 1,
+    "jan": 1,
+    "february": 2,
+    "feb": 2,
+    "march": 3,
+    "mar": 3,
+    "april": 4,
+    "apr": 4,
+    "may": 5,
+    "june": 6,
+    "jun": 6,
+    "july": 7,
+    "jul": 7,
+    "august": 8,
+    "aug": 8,
+    "september": 9,
+    "sep": 9,
+    "sept": 9,
+    "october": 10,
+    "oct": 10,
+    "november": 11,
+    "nov": 11,
+    "december": 12,
+    "dec": 12,
 }
-WEEKDAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6}
+WEEKDAYS = {
+    "monday": 0,
+    "tuesday": 1,
+    "wednesday": 2,
+    "thursday": 3,
+    "friday": 4,
+    "saturday": 5,
+    "sunday": 6,
+}
 NUMBERS = {
-    "a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "a couple of": 2, "couple of": 2,
-    "a few": 3, "few": 3, "several": 3,
+    "a": 1,
+    "an": 1,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "ten": 10,
+    "a couple of": 2,
+    "couple of": 2,
+    "a few": 3,
+    "few": 3,
+    "several": 3,
 }
 
 _MONTH = r"(?P<month>" + "|".join(sorted(MONTHS, key=len, reverse=True)) + r")\.?"
@@ -60,7 +102,13 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("this_week", re.compile(r"\b(?:earlier |later )?this week\b", re.I)),
     ("months_ago", re.compile(rf"\b{_NUM}\s+months?\s+ago\b", re.I)),
     ("last_month", re.compile(r"\b(?:last|past|previous) month\b", re.I)),
-    ("this_month", re.compile(r"\b(?:earlier |early |later |late |at the (?:start|beginning|end) of |in the middle of )?this month\b", re.I)),
+    (
+        "this_month",
+        re.compile(
+            r"\b(?:earlier |early |later |late |at the (?:start|beginning|end) of |in the middle of )?this month\b",
+            re.I,
+        ),
+    ),
     (
         "month",
         re.compile(
@@ -173,7 +221,10 @@ def resolve(kind: str, m: re.Match[str], ref: date | None) -> tuple[str | None, 
         return f"{ref.year:04d}-{ref.month:02d}", DatePrecision.MONTH
     if kind == "month":
         month = MONTHS[g["month"].lower()]
-        return f"{_month_year(month, ref, g.get('year'), g.get('rel')):04d}-{month:02d}", DatePrecision.MONTH
+        return (
+            f"{_month_year(month, ref, g.get('year'), g.get('rel')):04d}-{month:02d}",
+            DatePrecision.MONTH,
+        )
     if kind == "last_year":
         return str(ref.year - 1), DatePrecision.YEAR
     if kind == "this_year":
@@ -191,9 +242,14 @@ def find_dates(text: str, ref: date | None) -> list[DateMention]:
     for kind, pattern in _PATTERNS:
         for m in pattern.finditer(text):
             month = m.groupdict().get("month")
-            if month and _MAY_MODAL.match(month) and kind == "month" and not m.group(0)[0].isupper():
-                if not re.match(r"(?i)(early|mid|late|in|during|since|the|by|until)", m.group(0)):
-                    continue
+            if (
+                month
+                and _MAY_MODAL.match(month)
+                and kind == "month"
+                and not m.group(0)[0].isupper()
+                and not re.match(r"(?i)(early|mid|late|in|during|since|the|by|until)", m.group(0))
+            ):
+                continue
             found.append((m.start(), m.end(), kind, m))
     found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
     out: list[DateMention] = []

@@ -73,43 +73,154 @@ _CLAUSE_BREAK = re.compile(
 _RELATIVE = frozenset({"which", "where", "who", "whom", "whose"})
 _THAT_REPORT = frozenset(
     {
-        "reported", "said", "stated", "confirmed", "confimed", "added", "noted", "indicated",
-        "revealed", "announced", "claimed", "learned", "learnt", "informed", "told", "noting",
-        "known", "fact", "so", "such", "now", "given", "mentioned", "explained", "reports",
-        "says", "sources", "sohr", "observed", "documented", "clear", "believed", "alleged",
-        "shown", "show", "shows", "showed", "reveal", "reveals", "report", "news", "learned",
-        "saying", "stating", "adding", "believes", "thinks", "think", "pointed", "out",
-        "warned", "expected", "likely", "evident", "obvious",
+        "reported",
+        "said",
+        "stated",
+        "confirmed",
+        "confimed",
+        "added",
+        "noted",
+        "indicated",
+        "revealed",
+        "announced",
+        "claimed",
+        "learned",
+        "learnt",
+        "informed",
+        "told",
+        "noting",
+        "known",
+        "fact",
+        "so",
+        "such",
+        "now",
+        "given",
+        "mentioned",
+        "explained",
+        "reports",
+        "says",
+        "sources",
+        "sohr",
+        "observed",
+        "documented",
+        "clear",
+        "believed",
+        "alleged",
+        "shown",
+        "show",
+        "shows",
+        "showed",
+        "reveal",
+        "reveals",
+        "report",
+        "news",
+        "saying",
+        "stating",
+        "adding",
+        "believes",
+        "thinks",
+        "think",
+        "pointed",
+        "out",
+        "warned",
+        "expected",
+        "likely",
+        "evident",
+        "obvious",
     }
 )
 _PASSIVE_AUX = frozenset({"was", "were", "been", "being", "is", "are", "be", "got"})
 _IRREGULAR_PARTICIPLES = frozenset(
-    {"sent", "brought", "built", "dug", "set", "taken", "driven", "overrun", "withdrawn", "hit",
-     "struck", "left", "held", "made", "seen", "given", "put", "shot"}
+    {
+        "sent",
+        "brought",
+        "built",
+        "dug",
+        "set",
+        "taken",
+        "driven",
+        "overrun",
+        "withdrawn",
+        "hit",
+        "struck",
+        "left",
+        "held",
+        "made",
+        "seen",
+        "given",
+        "put",
+        "shot",
+    }
 )
 _PREPS = frozenset(PREPOSITIONS - {"direct"})
 # Which preposition wins when several introduce places: a destination beats a position,
 # which beats a neighbourhood ("brought missiles through al-Sikak to Imam Ali base").
 _PREP_RANK = {
-    "to": 0, "into": 0, "towards": 0, "toward": 0, "from": 1, "in": 1, "at": 1, "inside": 1,
-    "within": 1, "on": 1, "of": 1, "targeting": 1, "against": 1, "near": 2, "around": 2,
-    "outside": 2, "across": 3, "through": 3,
+    "to": 0,
+    "into": 0,
+    "towards": 0,
+    "toward": 0,
+    "from": 1,
+    "in": 1,
+    "at": 1,
+    "inside": 1,
+    "within": 1,
+    "on": 1,
+    "of": 1,
+    "targeting": 1,
+    "against": 1,
+    "near": 2,
+    "around": 2,
+    "outside": 2,
+    "across": 3,
+    "through": 3,
 }
 # Verbs with no passive: "the convoy arrived in X" is never a reduced relative.
-_INTRANSITIVE = frozenset({"arrived", "headed", "retreated", "settled", "massed", "advanced", "returned", "crossed"})
+_INTRANSITIVE = frozenset(
+    {"arrived", "headed", "retreated", "settled", "massed", "advanced", "returned", "crossed"}
+)
 _NOT_A_NOUN = frozenset(
-    {"a", "an", "the", "their", "its", "his", "her", "our", "some", "two", "three", "four", "five",
-     "several", "dozens", "new", "more", "additional", "all", "most"} | PREPOSITIONS
+    {
+        "a",
+        "an",
+        "the",
+        "their",
+        "its",
+        "his",
+        "her",
+        "our",
+        "some",
+        "two",
+        "three",
+        "four",
+        "five",
+        "several",
+        "dozens",
+        "new",
+        "more",
+        "additional",
+        "all",
+        "most",
+    }
+    | PREPOSITIONS
 )
 _VIOLENT = frozenset({EventType.STRIKE, EventType.ATTACK})
-_VICTIM_PASSIVE = frozenset({EventType.STRIKE, EventType.ATTACK, EventType.TAKEOVER, EventType.HANDOVER})
+_VICTIM_PASSIVE = frozenset(
+    {EventType.STRIKE, EventType.ATTACK, EventType.TAKEOVER, EventType.HANDOVER}
+)
 _LEADING = re.compile(
     r"^(?:(?:moreover|meanwhile|additionally|in addition|also|furthermore|besides|then|later|"
     r"subsequently|afterwards|according to [^,]{1,80}|on [^,]{1,30}|in [^,]{1,30}|earlier [^,]{0,30}|"
     r"last [^,]{1,20}|yesterday|today|finally),?\s+)+"
 )
+_CAME_FROM = re.compile(
+    r"\b(?:came|come|coming|arriving|arrived|sent|brought|moved|transferred)?\s*from"
+    r"(?: the (?:direction|town|city|village|area|countryside) of)?(?: the)?\s*$"
+)
 _SPAN = re.compile(r"\b(?:stretching|extending|ranging|running|between|area from|areas from)\b")
-_ORIGIN_CUE = re.compile(r"(?:\bfrom(?: the (?:direction|town|city|village|area|countryside) of)?(?: the)?)\s*$")
+_ORIGIN_CUE = re.compile(
+    r"(?:\bfrom(?: the (?:direction|town|city|village|area|countryside) of)?(?: the)?)\s*$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -277,7 +388,9 @@ class _Extraction:
         return start, end
 
     # --------------------------------------------------------- trigger context
-    def _blocked_by_context(self, clause_start: int, ts: int, te: int, s: Sentence, word: str) -> bool:
+    def _blocked_by_context(
+        self, clause_start: int, ts: int, te: int, s: Sentence, word: str
+    ) -> bool:
         mt = self.mt.text
         before = mt[clause_start:ts]
         toks = _tokens(before)
@@ -287,31 +400,49 @@ class _Extraction:
         win_start = clause_start
         if len(toks) > 6:
             win_start = ts - len(" ".join(toks[-6:])) - 2
-        for m in self.ctx["intent"].finditer(mt[max(win_start, clause_start):ts]):
+        for m in self.ctx["intent"].finditer(mt[max(win_start, clause_start) : ts]):
             if m.group(0) == "may":
                 orig = self.mt.offsets[max(win_start, clause_start) + m.start()]
                 if self.text[orig : orig + 3] == "May" and orig != s.start:
                     continue  # the month, not the modal
             return True
-        if toks and toks[-1] == "to" and (len(toks) < 2 or not self.ctx["inchoatives"].ends(" ".join(toks[:-1]))):
+        if (
+            toks
+            and toks[-1] == "to"
+            and (len(toks) < 2 or not self.ctx["inchoatives"].ends(" ".join(toks[:-1])))
+        ):
             # "efforts to expel", but not "started last week to withdraw"
-            if not re.search(r"\b(?:started|began|begun|start|begin|continued|resumed)\b", " ".join(toks[-5:])):
+            if not re.search(
+                r"\b(?:started|began|begun|start|begin|continued|resumed)\b", " ".join(toks[-5:])
+            ):
                 return True
         first = word.split()[0]
         following = _tokens(mt[te : te + 30])[:1]
-        if (first.endswith("ed") or first in _IRREGULAR_PARTICIPLES) and following and following[0] not in _NOT_A_NOUN and not any(
-            a.end >= ts - 1 and a.end <= ts for a in self.actor_mentions
-        ) and re.search(
-            r"\b(?:the|a|an|their|its|his|her|our|newly|recently|previously|already)\s+(?:[^\W_]+\s+)?$", before
-        ) and not re.search(r"\b(?:has|have|had|was|were|been)\s+(?:[^\W_]+\s+)?$", before):
+        if (
+            (first.endswith("ed") or first in _IRREGULAR_PARTICIPLES)
+            and following
+            and following[0] not in _NOT_A_NOUN
+            and not any(a.end >= ts - 1 and a.end <= ts for a in self.actor_mentions)
+            and re.search(
+                r"\b(?:the|a|an|their|its|his|her|our|newly|recently|previously|already)\s+(?:[^\W_]+\s+)?$",
+                before,
+            )
+            and not re.search(r"\b(?:has|have|had|was|were|been)\s+(?:[^\W_]+\s+)?$", before)
+        ):
             return True  # "the newly-built headquarters": a description, not an act
         if self.ctx["conditional"].search(mt[self._m(s.start) : ts]):
             return True
-        if toks and (toks[-1] == "had" or toks[-2:-1] == ["had"]) and not any(
-            d.precision is DatePrecision.DAY for d in dates_mod.find_dates(s.text, self.ref)
+        if (
+            toks
+            and (toks[-1] == "had" or toks[-2:-1] == ["had"])
+            and not any(
+                d.precision is DatePrecision.DAY for d in dates_mod.find_dates(s.text, self.ref)
+            )
         ):
             return True  # "had arrived in late August": background to the news
-        if self.ctx["circumstance"].ends(" ".join(toks[-3:])) or self.ctx["circumstance"].ends(" ".join(toks[-2:-1])):
+        if self.ctx["circumstance"].ends(" ".join(toks[-3:])) or self.ctx["circumstance"].ends(
+            " ".join(toks[-2:-1])
+        ):
             return True  # "withdrew after heavy clashes": the clashes are the circumstance
         stative = self.ctx["stative"]
         for m in stative.finditer(mt[max(clause_start, ts - 40) : te]):
@@ -363,7 +494,9 @@ class _Extraction:
             return (after[0] if after else None), False
         # The agent: "installed by X"; for a movement noun also "the withdrawal of X".
         agent = r"by" if etype in _VICTIM_PASSIVE or not etype.is_movement else r"by|of"
-        by = re.match(rf"\s*(?:[^\W_]+\s+){{0,6}}?(?:{agent})\s+(?:the\s+)?", self.mt.text[te : clause[1]])
+        by = re.match(
+            rf"\s*(?:[^\W_]+\s+){{0,6}}?(?:{agent})\s+(?:the\s+)?", self.mt.text[te : clause[1]]
+        )
         by_agent = None
         if by:
             agent_start = te + by.end()
@@ -381,8 +514,12 @@ class _Extraction:
     def _is_reference(self, gap: str) -> bool:
         if not self.ctx["reference_before"].ends(gap):
             return False
-        return not re.search(r"\bthe\s+(?:[^\W_]+\s+){0,2}$", gap.rsplit(" of", 1)[0] + " ") or bool(
-            re.search(r"\bkm\b|\bkilomet|\bmiles?\b|border with|opposite|facing|oriented|directed", gap)
+        return not re.search(
+            r"\bthe\s+(?:[^\W_]+\s+){0,2}$", gap.rsplit(" of", 1)[0] + " "
+        ) or bool(
+            re.search(
+                r"\bkm\b|\bkilomet|\bmiles?\b|border with|opposite|facing|oriented|directed", gap
+            )
         )
 
     def _locate(
@@ -437,11 +574,12 @@ class _Extraction:
                 dest = dest or p.place
             elif prep is not None and prep in frame.location:
                 rank = _PREP_RANK.get(prep, 2)
-                if rank < loc_rank:
+                # A destination wins; otherwise a wider place later on ("near Albukamal on
+                # the border with Iraq") does not displace a narrower one.
+                if rank < loc_rank and (loc is None or rank == 0 or p.place.width <= loc.width):
                     loc, loc_rank = p.place, rank
-            elif prep is None and "direct" in frame.location and len(gtoks) <= 3:
-                if loc is None:
-                    loc, loc_rank = p.place, 1
+            elif prep is None and "direct" in frame.location and len(gtoks) <= 3 and loc is None:
+                loc, loc_rank = p.place, 1
             prev, prev_end = p, p.end
         new_positions = False
         if frame.destination:
@@ -457,7 +595,9 @@ class _Extraction:
                 origin, loc = loc, self.r.gazetteer.town_of(loc)
         if loc is None:
             before = [
-                p for p in self._in(self.places, clause[0], ts) if p.place.kind != "river" and not self._dateline(p)
+                p
+                for p in self._in(self.places, clause[0], ts)
+                if p.place.kind != "river" and not self._dateline(p)
             ]
             for p in reversed(before):
                 gap = mt[max(clause[0], p.start - 40) : p.start]
@@ -473,16 +613,22 @@ class _Extraction:
         return loc, origin, new_positions, deictic
 
     def _dateline(self, p: _PlaceHit) -> bool:
-        """"DEIR EZZOR, Syria (North Press) –", "Al-Boukamal:", "#Albukamal |": where it was filed."""
+        """ "DEIR EZZOR, Syria (North Press) –", "Al-Boukamal:", "#Albukamal |": where it was filed."""
         lead = self.mt.text[max(0, p.start - 30) : p.start]
         if not re.search(r"(?:^|[.!?\n]\s*|[|#]\s*)[#\s]*$", lead) and p.start > 2:
             return False
-        return bool(re.match(r"\s*(?:,\s*syria\s*)?(?:\([^)]{0,40}\))?\s*(?:[:|–—-]|\s-\s)", self.mt.text[p.end : p.end + 50]))
+        return bool(
+            re.match(
+                r"\s*(?:,\s*syria\s*)?(?:\([^)]{0,40}\))?\s*(?:[:|–—-]|\s-\s)",
+                self.mt.text[p.end : p.end + 50],
+            )
+        )
 
     def _sentence_origin(self, s_start: int, s_end: int) -> Place | None:
         for p in self._in(self.places, s_start, s_end):
-            if re.search(r"\b(?:came|come|coming|arriving|arrived|sent|brought|moved|transferred)?\s*from(?: the (?:direction|town|city|village|area|countryside) of)?(?: the)?\s*$", self.mt.text[max(s_start, p.start - 50) : p.start]):
-                return p.place
+            if _CAME_FROM.search(self.mt.text[max(s_start, p.start - 50) : p.start]):
+                place: Place = p.place
+                return place
         return None
 
     def _source(self, s: Sentence, paragraph_text: str) -> str | None:
@@ -517,12 +663,18 @@ class _Extraction:
             if first_person(s.text) or self.ctx["denials"].search(smt):
                 continue
             sdates = [d for d in dates_mod.find_dates(s.text, self.ref) if not d.report and d.value]
-            made = self._sentence(idx, s, s_start, s_end, sdates, para_date, prev_subject, paragraphs)
+            made = self._sentence(
+                idx, s, s_start, s_end, sdates, para_date, prev_subject, paragraphs
+            )
             if sdates:
                 para_date = sdates[0].value
             subjects = [
-                a for a in self._in(self.actor_mentions, s_start, s_end)
-                if not re.search(r"\b(?:by|from|against|on|of|to|with)\s+(?:the\s+)?$", self.mt.text[max(s_start, a.start - 12) : a.start])
+                a
+                for a in self._in(self.actor_mentions, s_start, s_end)
+                if not re.search(
+                    r"\b(?:by|from|against|on|of|to|with)\s+(?:the\s+)?$",
+                    self.mt.text[max(s_start, a.start - 12) : a.start],
+                )
             ]
             if made:
                 prev_subject = made[-1].actor
@@ -544,7 +696,7 @@ class _Extraction:
     ) -> list[_Candidate]:
         mt = self.mt.text
         body = s.zone is Zone.BODY
-        stripped = _LEADING.sub("", mt[s_start:s_end].lstrip(" \"“[("))
+        stripped = _LEADING.sub("", mt[s_start:s_end].lstrip(' "“[('))
         anaphoric = bool(self.ctx["anaphora"].pattern.match(stripped))
         last = self.last_event if body else None
         if last is not None and s.paragraph - last.paragraph > 1:
@@ -568,7 +720,9 @@ class _Extraction:
                 if self.cls[cls_name].search(head) and not self.cls["force"].search(head):
                     etype = override
             before = mt[clause[0] : hit.start]
-            if self.cls["non_combatants"].search(before) and not self._in(self.actor_mentions, clause[0], hit.start):
+            if self.cls["non_combatants"].search(before) and not self._in(
+                self.actor_mentions, clause[0], hit.start
+            ):
                 continue
             participial = self._participial(hit.start, word, clause[0])
             if etype not in chosen or (chosen[etype][5] and not participial):
@@ -581,19 +735,33 @@ class _Extraction:
         quantities = self.r.quantities.quantities(s.text)
         equipment = list(self.r.quantities.equipment(s.text))
         hedged = bool(self.ctx["hedges"].search(mt[s_start:s_end]))
-        another = bool(self.ctx["another"].search(mt[s_start:s_end])) and bool(self.cls["force"].search(mt[s_start:s_end]))
+        another = bool(self.ctx["another"].search(mt[s_start:s_end])) and bool(
+            self.cls["force"].search(mt[s_start:s_end])
+        )
 
         if not chosen:
             if anaphoric and last is not None:
-                self._enrich(last, None, self._sentence_origin(s_start, s_end), sdates, quantities, equipment, idx)
+                self._enrich(
+                    last,
+                    None,
+                    self._sentence_origin(s_start, s_end),
+                    sdates,
+                    quantities,
+                    equipment,
+                    idx,
+                )
             return []
 
         made: list[_Candidate] = []
         para_text = " ".join(x.text for x in paragraphs.get(s.paragraph, []))
-        for etype, (frame, ts, te, word, clause, _p) in sorted(chosen.items(), key=lambda kv: kv[1][1]):
+        for etype, (frame, ts, te, word, clause, _p) in sorted(
+            chosen.items(), key=lambda kv: kv[1][1]
+        ):
             mention, victim_passive = self._actor_for(frame, etype, clause, ts, te, word)
             loc, origin, relocated, deictic = self._locate(frame, clause, ts, te)
-            if relocated or (origin is not None and frame.destination and loc is not None and origin is not loc):
+            if relocated or (
+                origin is not None and frame.destination and loc is not None and origin is not loc
+            ):
                 etype = frame.destination_type or etype
             if origin is None and etype.is_movement:
                 origin = self._sentence_origin(s_start, s_end)
@@ -607,7 +775,11 @@ class _Extraction:
                 and (anaphoric or (deictic and loc is None))
                 and not another
                 and (actor is None or actor.affiliation is last.actor.affiliation)
-                and (not sdates or not last.explicit_date or dates_mod.compatible(sdates[0].value, last.date))
+                and (
+                    not sdates
+                    or not last.explicit_date
+                    or dates_mod.compatible(sdates[0].value, last.date)
+                )
             ):
                 self._enrich(last, loc, origin, sdates, quantities, equipment, idx)
                 continue
@@ -615,7 +787,9 @@ class _Extraction:
                 if victim_passive and etype in _VIOLENT:
                     actor = self.r.actors.generic(Affiliation.UNKNOWN)
                 elif (anaphoric or another) and last is not None:
-                    actor = last.actor if anaphoric else self.r.actors.generic(last.actor.affiliation)
+                    actor = (
+                        last.actor if anaphoric else self.r.actors.generic(last.actor.affiliation)
+                    )
                 elif last is not None and last.paragraph == s.paragraph:
                     actor = self.r.actors.generic(last.actor.affiliation)
                 elif prev_subject is not None:
@@ -726,7 +900,10 @@ class _Extraction:
         into.hedged = into.hedged and other.hedged
         if other.score > into.score:
             into.start, into.end, into.score = other.start, other.end, other.score
-        if into.actor.name == self.r.actors.generic(into.actor.affiliation).name and other.actor.affiliation is into.actor.affiliation:
+        if (
+            into.actor.name == self.r.actors.generic(into.actor.affiliation).name
+            and other.actor.affiliation is into.actor.affiliation
+        ):
             into.actor = other.actor
 
     def _merge(self) -> list[_Candidate]:
@@ -741,7 +918,8 @@ class _Extraction:
                         continue
                     if a.actor.affiliation is not b.actor.affiliation and not (
                         # One strike on one place and day, with its author disputed or unknown.
-                        a.type in _VIOLENT and Affiliation.UNKNOWN in (a.actor.affiliation, b.actor.affiliation)
+                        a.type in _VIOLENT
+                        and Affiliation.UNKNOWN in (a.actor.affiliation, b.actor.affiliation)
                     ):
                         continue
                     if self._within(a, b):
@@ -752,12 +930,22 @@ class _Extraction:
                 if merged:
                     break
         for h in heads:
-            same = [b for b in body if b.type is h.type and b.actor.affiliation is h.actor.affiliation]
+            same = [
+                b for b in body if b.type is h.type and b.actor.affiliation is h.actor.affiliation
+            ]
             if same:
-                best = max(same, key=lambda b: (self.r.gazetteer.contains(h.place, b.place), b.score))
+                best = max(
+                    same, key=lambda b: (self.r.gazetteer.contains(h.place, b.place), b.score)
+                )
                 self._absorb(best, h)
             else:
-                kept = [k for k in body if k.headline and k.type is h.type and k.actor.affiliation is h.actor.affiliation]
+                kept = [
+                    k
+                    for k in body
+                    if k.headline
+                    and k.type is h.type
+                    and k.actor.affiliation is h.actor.affiliation
+                ]
                 if kept:
                     self._absorb(kept[0], h)
                 else:

@@ -21,14 +21,39 @@ from service.rules.loading import Checker, load_yaml
 from service.rules.text import MatchText, normalise
 
 KINDS = {
-    "city", "town", "village", "neighbourhood", "district", "subdistrict", "province",
-    "region", "oil_field", "gas_field", "base", "airport", "border_crossing", "site", "river",
+    "city",
+    "town",
+    "village",
+    "neighbourhood",
+    "district",
+    "subdistrict",
+    "province",
+    "region",
+    "oil_field",
+    "gas_field",
+    "base",
+    "airport",
+    "border_crossing",
+    "site",
+    "river",
 }
 # Narrow to wide: when context asks for the wide reading of an ambiguous alias.
 _WIDTH = {
-    "site": 0, "base": 0, "airport": 0, "oil_field": 0, "gas_field": 0, "border_crossing": 0,
-    "neighbourhood": 1, "village": 2, "town": 2, "city": 3,
-    "subdistrict": 4, "district": 5, "region": 5, "river": 5, "province": 6,
+    "site": 0,
+    "base": 0,
+    "airport": 0,
+    "oil_field": 0,
+    "gas_field": 0,
+    "border_crossing": 0,
+    "neighbourhood": 1,
+    "village": 2,
+    "town": 2,
+    "city": 3,
+    "subdistrict": 4,
+    "district": 5,
+    "region": 5,
+    "river": 5,
+    "province": 6,
 }
 _REGION = "deir ez zor"
 
@@ -62,8 +87,21 @@ class Place:
 
 
 _ALLOWED = {
-    "id", "name", "aliases", "kind", "lat", "lon", "precision", "approximate", "country",
-    "admin1", "admin2", "parent", "coord_source", "note", "notes",
+    "id",
+    "name",
+    "aliases",
+    "kind",
+    "lat",
+    "lon",
+    "precision",
+    "approximate",
+    "country",
+    "admin1",
+    "admin2",
+    "parent",
+    "coord_source",
+    "note",
+    "notes",
 }
 _WIDE_AFTER = re.compile(
     r"^ ?(?:s )?(?:province|governorate|countryside|desert|district|subdistrict|region|"
@@ -91,7 +129,9 @@ class Gazetteer:
                     self.index.add(joined, p.id)
         for p in places:
             if p.parent and p.parent not in self.places:
-                raise RuleConfigError(str(path), f"place {p.id}: parent {p.parent!r} is not a place id")
+                raise RuleConfigError(
+                    str(path), f"place {p.id}: parent {p.parent!r} is not a place id"
+                )
         self.province = next((p for p in places if p.kind == "province" and p.in_region), None)
 
     @classmethod
@@ -118,12 +158,12 @@ class Gazetteer:
                     lat=c.number("lat", -90, 90, required=False),
                     lon=c.number("lon", -180, 180, required=False),
                     precision=Precision(precision),
-                    approximate=c.bool("approximate", False),
+                    approximate=c.flag("approximate", False),
                     country=c.req_str("country"),
-                    admin1=c.str("admin1", required=False),
-                    admin2=c.str("admin2", required=False),
-                    parent=c.str("parent", required=False),
-                    coord_source=c.str("coord_source", required=False),
+                    admin1=c.string("admin1", required=False),
+                    admin2=c.string("admin2", required=False),
+                    parent=c.string("parent", required=False),
+                    coord_source=c.string("coord_source", required=False),
                 )
             )
         return cls(places, path)
@@ -146,7 +186,12 @@ class Gazetteer:
         if outer.kind in ("province", "region"):
             return same_admin1 and inner.width < outer.width
         if outer.kind == "district":
-            return same_admin1 and bool(outer.admin2) and inner.admin2 == outer.admin2 and inner.width < outer.width
+            return (
+                same_admin1
+                and bool(outer.admin2)
+                and inner.admin2 == outer.admin2
+                and inner.width < outer.width
+            )
         return False
 
     def town_of(self, place: Place) -> Place:
@@ -162,10 +207,22 @@ class Gazetteer:
         """The place a mention stands for; an area of the province ("eastern Deir Ezzor
         countryside") is reported as the province, the finest unit with a boundary."""
         place = self._resolve(hit, mt)
-        if place.kind == "region" and place.precision is Precision.PROVINCE and self.province is not None:
-            if self.contains(self.province, place):
-                return self.province
+        if place.kind == "region" and self.province is not None and self._names_province(place):
+            return self.province
         return place
+
+    def _names_province(self, region: Place) -> bool:
+        """A compass area named after the province ("eastern Deir Ezzor countryside")."""
+        assert self.province is not None
+        if not self.contains(self.province, region):
+            return False
+        base = {normalise(a) for a in (self.province.name, *self.province.aliases)}
+        stems = {b.replace(" province", "").replace(" governorate", "") for b in base}
+        return all(
+            any(stem in normalise(a) for stem in stems)
+            for a in (region.name, *region.aliases)
+            if a.isascii()
+        )
 
     def _resolve(self, hit: Hit[str], mt: MatchText) -> Place:
         candidates = [self.places[k] for k in hit.keys]

@@ -30,7 +30,7 @@ _RuleLoader.add_implicit_resolver(
 def load_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_RuleLoader)  # noqa: S506 - a SafeLoader subclass
+            return yaml.load(fh, Loader=_RuleLoader)
     except FileNotFoundError as exc:
         raise RuleConfigError(str(path), "file not found") from exc
     except yaml.YAMLError as exc:
@@ -53,7 +53,9 @@ class Checker:
     def fail(self, message: str) -> None:
         raise RuleConfigError(str(self.path), f"{self.where}: {message}")
 
-    def str(self, key: str, *, required: bool = True, choices: set[str] | None = None) -> str | None:
+    def string(
+        self, key: str, *, required: bool = True, choices: set[str] | None = None
+    ) -> str | None:
         value = self.data.get(key)
         if value is None:
             if required:
@@ -66,7 +68,7 @@ class Checker:
         return value
 
     def req_str(self, key: str, *, choices: set[str] | None = None) -> str:
-        value = self.str(key, required=True, choices=choices)
+        value = self.string(key, required=True, choices=choices)
         assert value is not None
         return value
 
@@ -88,7 +90,7 @@ class Checker:
             self.fail(f"'{key}' = {value} is outside [{lo}, {hi}]")
         return float(value)
 
-    def bool(self, key: str, default: bool) -> bool:
+    def flag(self, key: str, default: bool) -> bool:
         value = self.data.get(key, default)
         if not isinstance(value, bool):
             self.fail(f"'{key}' must be true or false, got {value!r}")

@@ -71,7 +71,12 @@ def to_match_text(text: str) -> MatchText:
     last_space = True
     n = len(text)
     for i, ch in enumerate(text):
-        if ch in _APOSTROPHES and i + 1 < n and text[i + 1] in "sS" and (i + 2 >= n or not text[i + 2].isalpha()):
+        if (
+            ch in _APOSTROPHES
+            and i + 1 < n
+            and text[i + 1] in "sS"
+            and (i + 2 >= n or not text[i + 2].isalpha())
+        ):
             folded = " "  # a possessive: "Hezbollah's" reads "hezbollah s"
         else:
             folded = _fold(ch)
@@ -198,7 +203,9 @@ def _split_sentences(para: str, base: int) -> list[tuple[str, int, int]]:
         piece = para[start : m.start()]
         if piece.strip():
             lead = len(piece) - len(piece.lstrip())
-            out.append((piece.strip(), base + start + lead, base + start + lead + len(piece.strip())))
+            out.append(
+                (piece.strip(), base + start + lead, base + start + lead + len(piece.strip()))
+            )
         start = m.end()
     piece = para[start:]
     if piece.strip():
@@ -252,8 +259,10 @@ def _segment(text: str) -> list[Sentence]:
             continue
         words = _word_count(line)
         offset = line_start + (len(raw) - len(raw.lstrip()))
-        looks_body = words >= _BODY_MIN_WORDS or (body_started and words >= 4) or (
-            words >= _SENTENCE_MIN_WORDS and _PROSE_END.search(line)
+        looks_body = (
+            words >= _BODY_MIN_WORDS
+            or (body_started and words >= 4)
+            or (words >= _SENTENCE_MIN_WORDS and _PROSE_END.search(line))
         )
         if not body_started and looks_body and _SENTENCE_END.search(line):
             body_started = True

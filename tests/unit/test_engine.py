@@ -17,8 +17,12 @@ def rules() -> RuleSet:
     return load_rules(PROJECT_RULES)
 
 
-def run(rules: RuleSet, text: str, *, estimate: bool = False, title: str | None = None) -> list[Event]:
-    return rules.extract(Document(text, PUB, "Test Outlet", published_is_estimate=estimate, title=title))
+def run(
+    rules: RuleSet, text: str, *, estimate: bool = False, title: str | None = None
+) -> list[Event]:
+    return rules.extract(
+        Document(text, PUB, "Test Outlet", published_is_estimate=estimate, title=title)
+    )
 
 
 def brief(events: list[Event]) -> list[tuple[str, str, str]]:
@@ -84,7 +88,11 @@ CASES = [
     ("denial", "The SDF denied reports that its forces had withdrawn from Dhiban.", []),
     ("plan", "Russia plans to deploy additional troops to Deir Ezzor airport next month.", []),
     ("hypothetical-should", "They should move the Afghan fighters out of al-Mayadin.", []),
-    ("stative-presence", "Several Iranian-backed groups are currently deployed in southern Deir Ezzor.", []),
+    (
+        "stative-presence",
+        "Several Iranian-backed groups are currently deployed in southern Deir Ezzor.",
+        [],
+    ),
     ("negated", "Russian forces have not withdrawn from the al-Ward oil field.", []),
     (
         "relative-clause-background",
@@ -137,7 +145,9 @@ def test_two_convoys_on_different_dates_stay_two_events(rules: RuleSet) -> None:
 
 
 def test_hedged_report(rules: RuleSet) -> None:
-    (event,) = run(rules, "Iranian-backed militias reportedly sent reinforcements to Hatla on Sunday.")
+    (event,) = run(
+        rules, "Iranian-backed militias reportedly sent reinforcements to Hatla on Sunday."
+    )
     assert event.hedged
 
 
