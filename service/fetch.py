@@ -654,8 +654,7 @@ def _raw_chunks(response: httpx.Response) -> Iterator[bytes]:
     ``content=bytes``) has its stream consumed; its raw bytes are still in the stream.
     """
     if response.is_stream_consumed:
-        for chunk in response.stream:  # type: ignore[union-attr]
-            yield chunk
+        yield from response.stream  # type: ignore[misc]
         return
     # No chunk_size: httpx would buffer up to it, hiding a dripping server from the
     # deadline check between chunks.

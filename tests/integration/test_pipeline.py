@@ -359,3 +359,15 @@ def test_loopback_allowed_network_reaches_fetcher(settings: Settings) -> None:
     limits = fetch_limits(settings.http, (ipaddress.ip_network("127.0.0.1/32"),))
     assert limits.allowed_networks and not limits.allow_private_networks
     assert limits.max_bytes == settings.http.max_body_bytes
+
+
+def test_stop_releases_claims_not_started(
+    settings: Settings, factory: sessionmaker[Session], sandbox: Sandbox
+) -> None:
+    world = World(settings, factory, sandbox, site(rss(), {}))
+    with store.session_scope(factory) as session:
+        claimed = store.claim_due_feeds(session, now=NOW, names=["outlet"], lease_seconds=900)
+    world.pipeline.request_stop()
+    assert world.pipeline._poll_many(claimed, NOW) == []
+    assert world.feed().next_due == NOW  # due again at once, not after the lease
+    assert world.feed().last_polled is None

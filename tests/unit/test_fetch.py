@@ -585,3 +585,20 @@ def test_parse_retry_after_clamps() -> None:
     assert parse_retry_after("86400", now=NOW, minimum=30, maximum=60) == 60
     later = (NOW + timedelta(days=3)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     assert parse_retry_after(later, now=NOW, maximum=3600) == 3600
+
+
+def test_stalled_resolver_bounded_by_deadline() -> None:
+    def slow(host: str, port: int) -> list[str]:
+        time.sleep(2)
+        return [PUBLIC]
+
+    fetcher = Fetcher(
+        httpx.Client(transport=httpx.MockTransport(lambda r: httpx.Response(200))),
+        FetchLimits(total_timeout=0.3),
+        resolver=slow,
+    )
+    started = time.monotonic()
+    with pytest.raises(FetchError) as info:
+        fetcher.fetch("http://feeds.example/")
+    assert info.value.kind == FetchKind.TIMEOUT
+    assert time.monotonic() - started < 1.0
