@@ -78,6 +78,8 @@ class Daemon:
             log.critical("Poll tick failed", exc_info=True)
 
     def run_until(self, stop: threading.Event) -> None:
+        # APScheduler logs two INFO lines per tick; the pipeline's poll line says it all.
+        logging.getLogger("apscheduler").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
         scheduler = BackgroundScheduler(timezone=UTC)
         scheduler.add_job(
             self.tick,
