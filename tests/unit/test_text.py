@@ -204,6 +204,12 @@ def test_bulleted_commenter_name_ends_the_body(bullet: str) -> None:
     assert texts(segment(text)) == REPORT
 
 
+def test_bulleted_commenter_name_without_text_ends_the_body() -> None:
+    """A deleted or empty comment leaves only its bulleted name: the thread starts there."""
+    text = f"{BODY1}\n\n{BODY2}\n\n  • Karl Berg\n\n\n\n\n  Tove Lind wrote a line here.\n"
+    assert texts(segment(text)) == REPORT
+
+
 @pytest.mark.parametrize("gap", ["\n", "\n\n"], ids=["text-on-next-line", "text-after-blank-line"])
 def test_unmarked_commenter_name_after_the_body_ends_it(gap: str) -> None:
     text = f"{BODY1}\n\n{BODY2}\n\nMarta Lind{gap}{COMMENT}\nAnd a second line of it.\n"
