@@ -231,6 +231,22 @@ def test_yaml_syntax_error_names_the_file_and_line(name: str, tmp_path: Path) ->
     assert "not valid YAML" in str(raised.value) and "line 1" in str(raised.value)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a key repeated in one YAML mapping is silently accepted (the last value wins), "
+    "so a place with two 'lat' lines loads with whichever came last",
+)
+def test_repeated_key_in_an_entry_is_refused(real_data: dict[str, Any], tmp_path: Path) -> None:
+    path = copy_rules(tmp_path) / "gazetteer.yaml"
+    text = dump(real_data["gazetteer.yaml"])
+    first_lat = re.search(r"^(\s+)lat: .*$", text, flags=re.MULTILINE)
+    assert first_lat is not None
+    repeated = f"{first_lat.group(1)}lat: 0.0\n"
+    path.write_text(text[: first_lat.start()] + repeated + text[first_lat.start() :], "utf-8")
+    with pytest.raises(RuleConfigError, match="lat"):
+        Gazetteer.load(path)
+
+
 def test_missing_rule_file_is_refused(tmp_path: Path) -> None:
     directory = copy_rules(tmp_path)
     (directory / "gazetteer.yaml").unlink()
