@@ -37,7 +37,9 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import enum
+import heapq
 import ipaddress
+import itertools
 import logging
 import math
 import socket
@@ -254,21 +256,24 @@ class _Watchdog:
 
     The socket comes from httpcore's ``trace`` extension (connect_tcp / start_tls).
     ``shutdown`` wakes a blocked ``recv`` in another thread; ``close`` would not.
+    One reaper thread serves every watchdog (a timer thread per request costs more
+    than a loopback request).
     """
 
     def __init__(self, seconds: float) -> None:
         self.fired = False
+        self.cancelled = False
+        self._seconds = max(seconds, 0.0)
         self._sock: socket.socket | None = None
         self._lock = threading.Lock()
-        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
-        self._timer.daemon = True
 
     def __enter__(self) -> _Watchdog:
-        self._timer.start()
+        _REAPER.watch(time.monotonic() + self._seconds, self)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        with self._lock:
+            self.cancelled = True
 
     def trace(self, name: str, info: Mapping[str, Any]) -> None:
         if name not in ("connection.connect_tcp.complete", "connection.start_tls.complete"):
@@ -282,8 +287,10 @@ class _Watchdog:
             if self.fired:
                 self._shutdown()
 
-    def _fire(self) -> None:
+    def fire(self) -> None:
         with self._lock:
+            if self.cancelled:
+                return
             self.fired = True
             self._shutdown()
 
@@ -293,6 +300,42 @@ class _Watchdog:
         # OSError: already closed, the request finished in time.
         with contextlib.suppress(OSError):
             self._sock.shutdown(socket.SHUT_RDWR)
+
+
+class _Reaper:
+    """One daemon thread firing watchdogs at their deadlines (a heap of deadlines)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._heap: list[tuple[float, int, _Watchdog]] = []
+        self._order = itertools.count()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, when: float, dog: _Watchdog) -> None:
+        with self._cond:
+            heapq.heappush(self._heap, (when, next(self._order), dog))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="fetch-deadlines", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap:
+                    self._cond.wait()
+                when, _, dog = self._heap[0]
+                delay = when - time.monotonic()
+                if delay > 0 and not dog.cancelled:
+                    self._cond.wait(delay)
+                    continue
+                heapq.heappop(self._heap)
+            dog.fire()
+
+
+_REAPER = _Reaper()
 
 
 @dataclass(frozen=True, slots=True)

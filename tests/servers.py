@@ -11,6 +11,8 @@ outlive the test session.
 from __future__ import annotations
 
 import gzip
+import multiprocessing
+import re
 import socket
 import socketserver
 import threading
@@ -19,8 +21,10 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from email.utils import formatdate
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import unquote
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -287,3 +291,59 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+# ---------------------------------------------------------------------- a file server process
+
+_HEADER_LINE = re.compile(rb"^Header:\s*([^:\r\n]+):\s*(.*?)\s*$", re.MULTILINE)
+
+
+def file_route(root: Path) -> Route:
+    """Serve files under ``root``; feedparser's ``http`` cases get their ``Header:`` lines."""
+    resolved_root = root.resolve()
+
+    def serve(request: Request) -> Response:
+        path = root / unquote(request.path.lstrip("/"))
+        if not path.resolve().is_relative_to(resolved_root) or not path.is_file():
+            return Response(404)
+        body = path.read_bytes()
+        headers = {"Content-Type": "application/xml"}
+        if "http" in path.name:
+            for name, value in _HEADER_LINE.findall(body[:4096]):
+                headers[name.decode("latin-1").strip()] = value.decode("latin-1")
+        return Response(200, headers, body)
+
+    return serve
+
+
+def _file_server_main(root: str, conn: Connection) -> None:  # pragma: no cover - child
+    server = LoopbackServer()
+    server.fallback = file_route(Path(root))
+    server.start()
+    conn.send(server.port)
+    try:
+        conn.recv()  # blocks until the parent closes its end
+    except EOFError:
+        pass
+    server.stop()
+
+
+class FileServerProcess:
+    """A file server in its own process, so serving does not compete for this one's GIL."""
+
+    def __init__(self, root: Path) -> None:
+        ctx = multiprocessing.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._process = ctx.Process(target=_file_server_main, args=(str(root), child), daemon=True)
+        self._process.start()
+        child.close()
+        self.port = int(self._conn.recv())
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self) -> None:
+        self._conn.close()
+        self._process.join(timeout=5)
+        if self._process.is_alive():
+            self._process.kill()

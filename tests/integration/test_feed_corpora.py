@@ -12,14 +12,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import ipaddress
-import re
 import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote, unquote
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -31,9 +30,8 @@ from service.fetch import Fetcher, FetchLimits
 from service.parse import ParsedFeed, parse_feed
 from service.pipeline import Pipeline, PollLimits
 from service.rules import load_rules
-from tests.servers import REPO_ROOT, LoopbackServer, Request, Response, shared_dir
+from tests.servers import REPO_ROOT, FileServerProcess, shared_dir
 
-_HEADER = re.compile(rb"^Header:\s*([^:\r\n]+):\s*(.*?)\s*$", re.MULTILINE)
 _SKIP = {"SOURCE.md", "LICENSE"}
 _outbound: list[object] = []
 
@@ -64,28 +62,17 @@ def corpus_files() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def corpus_server() -> Iterator[tuple[LoopbackServer, Path]]:
+def corpus_server() -> Iterator[tuple[FileServerProcess, Path]]:
     root = shared_dir() / "corpora"
-
-    def serve(request: Request) -> Response:
-        path = root / unquote(request.path.lstrip("/"))
-        if not path.resolve().is_relative_to(root.resolve()) or not path.is_file():
-            return Response(404)
-        body = path.read_bytes()
-        headers = {"Content-Type": "application/xml"}
-        if "http" in path.name:
-            for name, value in _HEADER.findall(body[:4096]):
-                headers[name.decode("latin-1").strip()] = value.decode("latin-1")
-        return Response(200, headers, body)
-
-    server = LoopbackServer()
-    server.fallback = serve
-    with server:
+    server = FileServerProcess(root)
+    try:
         yield server, root
+    finally:
+        server.stop()
 
 
 def test_every_corpus_feed_has_exactly_one_outcome(
-    corpus_server: tuple[LoopbackServer, Path],
+    corpus_server: tuple[FileServerProcess, Path],
 ) -> None:
     server, root = corpus_server
     files = corpus_files()
@@ -132,7 +119,7 @@ def test_every_corpus_feed_has_exactly_one_outcome(
 
 
 def test_corpus_sample_polled_through_the_pipeline(
-    corpus_server: tuple[LoopbackServer, Path], tmp_path: Path
+    corpus_server: tuple[FileServerProcess, Path], tmp_path: Path
 ) -> None:
     """Every 8th corpus feed polled by the real pipeline: one recorded outcome each.
 
