@@ -61,9 +61,9 @@ class ActorDictionary:
         self.entries = entries
         self.index = index
         self.patterns = patterns
-        self._ignore = [
-            re.compile(r"(?<!\w)" + re.escape(normalise(p)) + r"(?!\w)") for p in ignore
-        ]
+        phrases = sorted({normalise(p) for p in ignore if normalise(p)}, key=len, reverse=True)
+        body = "|".join(re.escape(p) for p in phrases) or r"(?!x)x"
+        self._ignore = re.compile(rf"(?<!\w)(?:{body})(?!\w)")
 
     @classmethod
     def load(cls, path: Path) -> ActorDictionary:
@@ -104,7 +104,7 @@ class ActorDictionary:
         return cls(entries, index, patterns, ignore)
 
     def ignored_spans(self, mt: MatchText) -> list[tuple[int, int]]:
-        return [(m.start(), m.end()) for p in self._ignore for m in p.finditer(mt.text)]
+        return [(m.start(), m.end()) for m in self._ignore.finditer(mt.text)]
 
     def find(self, mt: MatchText, blocked: list[tuple[int, int]]) -> list[ActorMention]:
         """Actor mentions, longest first where they overlap (a named group beats a generic)."""

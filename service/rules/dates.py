@@ -123,6 +123,12 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("this_year", re.compile(r"\b(?:earlier |early |late )?this year\b", re.I)),
     ("year", re.compile(rf"\b(?:in|since|during|early|late|mid)[\s-]+{_YEAR}\b", re.I)),
 ]
+# Every expression above contains one of these: sentences without any are skipped.
+_CUE = re.compile(
+    r"\d|\b(?:" + "|".join(sorted(MONTHS, key=len, reverse=True)) + "|" + "|".join(WEEKDAYS)
+    + r"|yesterday|today|tonight|night|morning|evening|ago|week|month|year)",
+    re.I,
+)
 _REPORTING = re.compile(
     r"\b(?:reported|said|announced|stated|confirmed|published|posted|added|reports|says|"
     r"wrote|told\s+\S+|tweeted|documented)\s*(?:on\s+)?(?:the\s+)?$",
@@ -239,6 +245,8 @@ _MAY_MODAL = re.compile(r"^may$", re.I)
 def find_dates(text: str, ref: date | None) -> list[DateMention]:
     """Non-overlapping date expressions in ``text``, earliest first, longest on ties."""
     found: list[tuple[int, int, str, re.Match[str]]] = []
+    if not _CUE.search(text):
+        return []
     for kind, pattern in _PATTERNS:
         for m in pattern.finditer(text):
             month = m.groupdict().get("month")

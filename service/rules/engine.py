@@ -329,6 +329,13 @@ class _Extraction:
         taken = blocked + [(p.start, p.end) for p in self.places]
         self.triggers = list(rules.actions.triggers.find(self.mt, taken))
         self.sentences = segment(doc.text)
+        self._dates: dict[int, list[dates_mod.DateMention]] = {}
+        para_at = [(self._m(x.start), x.paragraph) for x in self.sentences]
+        self.source_mentions: list[tuple[int, str, int]] = sorted(
+            (m.start(), name, next((p for a, p in reversed(para_at) if a <= m.start()), -1))
+            for name, words in rules.actions.sources
+            for m in words.finditer(self.mt.text)
+        )
         self.candidates: list[_Candidate] = []
         self.last_event: _Candidate | None = None
         self.ref = self._reference_date()
@@ -376,6 +383,11 @@ class _Extraction:
             if counts:
                 actor = self.r.actors.generic(max(counts, key=lambda k: counts[k]))
         return place, actor
+
+    def _find_dates(self, s: Sentence) -> list[dates_mod.DateMention]:
+        if s.start not in self._dates:
+            self._dates[s.start] = dates_mod.find_dates(s.text, self.ref)
+        return self._dates[s.start]
 
     def _clause(self, s_start: int, s_end: int, pos: int) -> tuple[int, int]:
         start, end = s_start, s_end
@@ -631,12 +643,19 @@ class _Extraction:
                 return place
         return None
 
-    def _source(self, s: Sentence, paragraph_text: str) -> str | None:
-        for scope in (s.text, paragraph_text, self.text):
-            mt = to_match_text(scope).text
-            for name, words in self.r.actions.sources:
-                if words.search(mt):
-                    return name
+    def _source(self, s: Sentence, paragraph: int) -> str | None:
+        """The reporting source named in the sentence, else its paragraph, else the report."""
+        start, end = self._m(s.start), self._m(s.end)
+        in_paragraph = None
+        for pos, name, para in self.source_mentions:
+            if start <= pos < end:
+                return name
+            if in_paragraph is None and para == paragraph:
+                in_paragraph = name
+        if in_paragraph:
+            return in_paragraph
+        if self.source_mentions:
+            return self.source_mentions[0][1]
         return self.doc.reporting_source or self.doc.outlet
 
     # -------------------------------------------------------------------- main
@@ -662,7 +681,7 @@ class _Extraction:
                         c.hedged = True
             if first_person(s.text) or self.ctx["denials"].search(smt):
                 continue
-            sdates = [d for d in dates_mod.find_dates(s.text, self.ref) if not d.report and d.value]
+            sdates = [d for d in self._find_dates(s) if not d.report and d.value]
             made = self._sentence(
                 idx, s, s_start, s_end, sdates, para_date, prev_subject, paragraphs
             )
@@ -753,7 +772,6 @@ class _Extraction:
             return []
 
         made: list[_Candidate] = []
-        para_text = " ".join(x.text for x in paragraphs.get(s.paragraph, []))
         for etype, (frame, ts, te, word, clause, _p) in sorted(
             chosen.items(), key=lambda kv: kv[1][1]
         ):
@@ -825,7 +843,7 @@ class _Extraction:
                     sentence=idx,
                     paragraph=s.paragraph,
                     headline=not body,
-                    source=self._source(s, para_text),
+                    source=self._source(s, s.paragraph),
                 )
                 cand.score = cand.informativeness()
                 cand.parts.append(idx)

@@ -133,6 +133,7 @@ class Gazetteer:
                     str(path), f"place {p.id}: parent {p.parent!r} is not a place id"
                 )
         self.province = next((p for p in places if p.kind == "province" and p.in_region), None)
+        self._province_areas: dict[str, bool] = {}
 
     @classmethod
     def load(cls, path: Path) -> Gazetteer:
@@ -213,6 +214,12 @@ class Gazetteer:
 
     def _names_province(self, region: Place) -> bool:
         """A compass area named after the province ("eastern Deir Ezzor countryside")."""
+        cached = self._province_areas.get(region.id)
+        if cached is None:
+            cached = self._province_areas[region.id] = self._compute_names_province(region)
+        return cached
+
+    def _compute_names_province(self, region: Place) -> bool:
         assert self.province is not None
         if not self.contains(self.province, region):
             return False

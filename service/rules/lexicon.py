@@ -54,12 +54,15 @@ class PhraseIndex(Generic[K]):
         """Non-overlapping hits; match-form spans in ``blocked`` are never matched."""
         text = mt.text
         toks = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
-        blocked = sorted(blocked)
+        spans = sorted(blocked)
+        b = 0  # tokens move forward, so one pointer walks the sorted blocked spans
         i = 0
         n = len(toks)
         while i < n:
             start = toks[i][0]
-            if any(a <= start < b for a, b in blocked):
+            while b < len(spans) and spans[b][1] <= start:
+                b += 1
+            if b < len(spans) and spans[b][0] <= start:
                 i += 1
                 continue
             found = None

@@ -60,7 +60,12 @@ _NUMBER = (
     + r")(?:[\s-](?P<num2>one|two|three|four|five|six|seven|eight|nine))?"
 )
 # Up to five modifier words ("50 Jerusalem Brigade (Liwa' Al-Quds) militia members").
-_MODIFIERS = r"(?:[\w'’()-]+\s+){0,5}?"
+_MODIFIERS = r"(?:[^\W\d_][\w'’()-]*\s+|\([^)]{0,40}\)\s+){0,5}?"
+# A number right after one of these is a name ("Brigade 113", "Division 17", "T2 station").
+_UNIT_BEFORE = re.compile(
+    r"(?i)\b(?:brigade|division|battalion|regiment|corps|squadron|unit|base|station|route|highway|"
+    r"road|camp|point|checkpoint|no\.?|number)\s*$"
+)
 
 
 def _value(num: str, num2: str | None) -> int | None:
@@ -83,13 +88,18 @@ class QuantityReader:
             rf"{_MODIFIERS}(?P<noun>{nouns})\b",
             re.IGNORECASE,
         )
-        terms = "|".join(re.escape(t) for t in sorted(rules.equipment, key=len, reverse=True))
+        terms = "|".join(
+            r"[\s-]+".join(re.escape(w) for w in re.split(r"[\s-]+", t))
+            for t in sorted(rules.equipment, key=len, reverse=True)
+        )
         self._equipment_map = rules.equipment
         self._equipment = re.compile(rf"\b(?:{terms})\b", re.IGNORECASE)
 
     def quantities(self, sentence: str) -> dict[str, int]:
         out: dict[str, int] = {}
         for m in self._pattern.finditer(sentence):
+            if _UNIT_BEFORE.search(sentence[: m.start()]):
+                continue
             value = _value(m.group("num"), m.group("num2"))
             if value is None or value == 0:
                 continue
@@ -102,5 +112,9 @@ class QuantityReader:
     def equipment(self, sentence: str) -> tuple[str, ...]:
         seen: dict[str, None] = {}
         for m in self._equipment.finditer(sentence):
-            seen[self._equipment_map[m.group(0).lower()]] = None
+            key = re.sub(r"[\s-]+", " ", m.group(0).lower())
+            canonical = self._equipment_map.get(key) or self._equipment_map.get(m.group(0).lower())
+            if canonical is None:
+                canonical = next(v for k, v in self._equipment_map.items() if re.sub(r"[\s-]+", " ", k) == key)
+            seen[canonical] = None
         return tuple(seen)

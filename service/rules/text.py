@@ -65,30 +65,40 @@ def _fold(ch: str) -> str:
     return base.lower() if base else ""
 
 
+_FOLDED: dict[str, str] = {}
+_POSSESSIVE = re.compile(r"[" + _APOSTROPHES + r"](?=[sS](?![^\W\d_]))")
+
+
 def to_match_text(text: str) -> MatchText:
+    # A possessive "'s" becomes a separate "s": "Hezbollah's" reads "hezbollah s".
+    possessive = {m.start() for m in _POSSESSIVE.finditer(text)}
+    folded = _FOLDED
     out: list[str] = []
     offsets: list[int] = []
+    append_char = out.append
+    append_offset = offsets.append
     last_space = True
-    n = len(text)
     for i, ch in enumerate(text):
-        if (
-            ch in _APOSTROPHES
-            and i + 1 < n
-            and text[i + 1] in "sS"
-            and (i + 2 >= n or not text[i + 2].isalpha())
-        ):
-            folded = " "  # a possessive: "Hezbollah's" reads "hezbollah s"
+        f = folded.get(ch)
+        if f is None:
+            f = folded[ch] = _fold(ch)
+        if i in possessive:
+            f = " "
+        if f == " ":
+            if last_space:
+                continue
+            last_space = True
+            append_char(f)
+            append_offset(i)
+        elif len(f) == 1:
+            last_space = False
+            append_char(f)
+            append_offset(i)
         else:
-            folded = _fold(ch)
-        for f in folded:
-            if f == " ":
-                if last_space:
-                    continue
-                last_space = True
-            else:
-                last_space = False
-            out.append(f)
-            offsets.append(i)
+            for c in f:
+                last_space = c == " "
+                append_char(c)
+                append_offset(i)
     offsets.append(len(text))
     return MatchText("".join(out), tuple(offsets))
 
@@ -166,7 +176,7 @@ _FIRST_PERSON = re.compile(r"\b(I|I'm|I’m|I've|I’ve|LOL|lol|you|your|you're|
 _ABBREV = re.compile(
     r"\b(?:U\.S|U\.N|U\.K|Mr|Mrs|Ms|Dr|Gen|Lt|Col|Maj|Capt|Sgt|Brig|St|No|Jr|Sr|vs|etc|approx|Lt\.Col|e\.g|i\.e)\.$"
 )
-_SPLIT = re.compile(r"(?<=[.!?…])[\"”’)\]]*\s+(?=[\"“‘(\[]?[A-Z0-9\u0600-\u06FF])")
+_SPLIT = re.compile(r"(?<=[.!?…])(?P<close>[\"”’)\]]*)\s+(?=[\"“‘(\[]?[A-Z0-9\u0600-\u06FF])")
 
 
 def _is_name_line(line: str) -> bool:
@@ -200,7 +210,7 @@ def _split_sentences(para: str, base: int) -> list[tuple[str, int, int]]:
         head = para[start : m.start()].rstrip()
         if _ABBREV.search(head) or re.search(r"\b[A-Z]\.$", head):
             continue
-        piece = para[start : m.start()]
+        piece = para[start : m.start() + len(m.group("close"))]  # keep a closing quote
         if piece.strip():
             lead = len(piece) - len(piece.lstrip())
             out.append(
@@ -248,6 +258,8 @@ def _segment(text: str) -> list[Sentence]:
         if line == previous_line:  # captions and titles repeated by the page template
             continue
         previous_line = line
+        if _is_furniture(line):
+            continue
         if body_started:
             if _END_MARKERS.match(line):
                 break
@@ -255,8 +267,6 @@ def _segment(text: str) -> list[Sentence]:
                 break
             if _is_name_line(line) and _following_text(lines, idx):
                 break
-        if _is_furniture(line):
-            continue
         words = _word_count(line)
         offset = line_start + (len(raw) - len(raw.lstrip()))
         looks_body = (

@@ -31,14 +31,6 @@ def cases(table: list[tuple[str, str, object, str | None]]) -> list[object]:
     ]
 
 
-BRIGADE_NUMBER = (
-    "a number after a unit noun ('Brigade 113') is read as a count of a counted noun "
-    "up to five words later"
-)
-HYPHENATED_TERM = (
-    "equipment terms are matched on the raw sentence, so a hyphenated spelling "
-    "('air-defence') misses the listed term ('air defence')"
-)
 
 QUANTITIES: list[tuple[str, str, object, str | None]] = [
     ("digits", "30 vehicles arrived in the town.", {"vehicles": 30}, None),
@@ -75,9 +67,9 @@ QUANTITIES: list[tuple[str, str, object, str | None]] = [
         "brigade-number-then-count",
         "Brigade 113 sent 20 fighters to the town.",
         {"fighters": 20},
-        BRIGADE_NUMBER,
+        None,
     ),
-    ("brigade-number-before-noun", "Brigade 113 fighters arrived in the town.", {}, BRIGADE_NUMBER),
+    ("brigade-number-before-noun", "Brigade 113 fighters arrived in the town.", {}, None),
 ]
 
 
@@ -105,7 +97,7 @@ EQUIPMENT: list[tuple[str, str, object, str | None]] = [
         "air-defence-hyphenated",
         "They installed air-defence systems.",
         ("air defence",),
-        HYPHENATED_TERM,
+        None,
     ),
 ]
 

@@ -173,20 +173,13 @@ def test_all_furniture_together_is_dropped() -> None:
     assert texts(sentences) == [TITLE, *REPORT]
 
 
-SHORT_CREDIT = pytest.mark.xfail(
-    strict=True,
-    reason="a short credit line inside the body ('Photo: AFP') is taken for a commenter's "
-    "name and cuts the rest of the report (the end checks run before the furniture check)",
-)
-
-
 @pytest.mark.parametrize(
     "caption",
     [
         "Click to see full-size map. Source: (@examplemaps) on Twitter.",
         "Click here for the full-size image",
-        pytest.param("Photo: AFP", marks=SHORT_CREDIT),
-        pytest.param("Source: Example Agency", marks=SHORT_CREDIT),
+        "Photo: AFP",
+        "Source: Example Agency",
     ],
     ids=["click-map-source", "click-image", "photo-credit", "source-credit"],
 )
@@ -290,13 +283,11 @@ SPLITS = [
         "quote-close",
         '"Troops arrived." They left.',
         ['"Troops arrived."', "They left."],
-        "a closing quotation mark after the full stop is cut off the sentence and its evidence",
     ),
     (
         "curly-quote-close",
         "\u201cTroops arrived.\u201d They left.",
         ["\u201cTroops arrived.\u201d", "They left."],
-        "a closing quotation mark after the full stop is cut off the sentence and its evidence",
     ),
     (
         "lowercase-after-period",
