@@ -196,6 +196,8 @@ def resolve(kind: str, m: re.Match[str], ref: date | None) -> tuple[str | None, 
         return g["year"], DatePrecision.YEAR
     if kind == "month_year":
         return f"{int(g['year']):04d}-{MONTHS[g['month'].lower()]:02d}", DatePrecision.MONTH
+    if kind == "month" and g.get("year"):
+        return f"{int(g['year']):04d}-{MONTHS[g['month'].lower()]:02d}", DatePrecision.MONTH
     if ref is None:
         return None, DatePrecision.UNKNOWN
     if kind == "day_before_yesterday":

@@ -27,6 +27,24 @@ _RuleLoader.add_implicit_resolver(
 )
 
 
+def _mapping_without_repeats(loader: _RuleLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+    seen: set[Any] = set()
+    for key_node, _value in node.value:
+        key = loader.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} appears twice in one entry", key_node.start_mark
+            )
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
+
+
+_RuleLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    lambda loader, node: dict(_mapping_without_repeats(loader, node)),  # type: ignore[arg-type]
+)
+
+
 def load_yaml(path: Path) -> Any:
     try:
         with path.open(encoding="utf-8") as fh:

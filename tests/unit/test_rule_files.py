@@ -231,11 +231,6 @@ def test_yaml_syntax_error_names_the_file_and_line(name: str, tmp_path: Path) ->
     assert "not valid YAML" in str(raised.value) and "line 1" in str(raised.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a key repeated in one YAML mapping is silently accepted (the last value wins), "
-    "so a place with two 'lat' lines loads with whichever came last",
-)
 def test_repeated_key_in_an_entry_is_refused(real_data: dict[str, Any], tmp_path: Path) -> None:
     path = copy_rules(tmp_path) / "gazetteer.yaml"
     text = dump(real_data["gazetteer.yaml"])
