@@ -121,13 +121,13 @@ def test_every_corpus_feed_has_exactly_one_outcome(
 def test_corpus_sample_polled_through_the_pipeline(
     corpus_server: tuple[FileServerProcess, Path], tmp_path: Path
 ) -> None:
-    """Every 8th corpus feed polled by the real pipeline: one recorded outcome each.
+    """Every 16th corpus feed polled by the real pipeline: one recorded outcome each.
 
     Article links in the corpus name public hosts; the resolver here knows none of
     them, so those pages fail fast (dns) and the entries' own text is stored.
     """
     server, root = corpus_server
-    files = corpus_files()[::8]
+    files = corpus_files()[::16]
     url = f"sqlite:///{tmp_path / 'service.db'}"
     config = tmp_path / "service.toml"
     config.write_text(f'[database]\nurl = "{url}"\n[scheduler]\nworkers = 4\n')

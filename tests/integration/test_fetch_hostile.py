@@ -21,8 +21,8 @@ from service.fetch import Fetcher, FetchKind, FetchLimits
 from tests import servers
 from tests.servers import LoopbackServer
 
-DEADLINE = 2.0
-READ_TIMEOUT = 1.0
+DEADLINE = 1.0
+READ_TIMEOUT = 0.5
 CAP = 2 * 2**20
 LOOPBACK = (ipaddress.ip_network("127.0.0.1/32"),)
 
