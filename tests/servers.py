@@ -10,6 +10,7 @@ outlive the test session.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import multiprocessing
 import re
@@ -321,10 +322,8 @@ def _file_server_main(root: str, conn: Connection) -> None:  # pragma: no cover 
     server.fallback = file_route(Path(root))
     server.start()
     conn.send(server.port)
-    try:
+    with contextlib.suppress(EOFError):
         conn.recv()  # blocks until the parent closes its end
-    except EOFError:
-        pass
     server.stop()
 
 
