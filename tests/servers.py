@@ -31,16 +31,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def shared_dir() -> Path:
-    """The team's shared resources, checked out beside the repository (``../shared``)."""
+    """Third-party test corpora: ``tests/data/corpora`` (feedparser, feedvalidator and
+    defusedxml samples, each with its SOURCE.md and licence), or DEIREZZOR_SHARED_DIR."""
     import os
 
     override = os.environ.get("DEIREZZOR_SHARED_DIR")
-    path = Path(override) if override else REPO_ROOT.parent / "shared"
+    path = Path(override) if override else REPO_ROOT / "tests" / "data"
     if not (path / "corpora").is_dir():
-        raise RuntimeError(
-            f"shared resources not found at {path} (expected ../shared beside the repository; "
-            "set DEIREZZOR_SHARED_DIR to override)"
-        )
+        raise RuntimeError(f"test corpora not found at {path / 'corpora'}")
     return path
 
 
