@@ -287,7 +287,8 @@ _RULES_OPTION = click.option(
     "rules_dir",
     type=click.Path(file_okay=False, exists=True, path_type=Path),
     default=None,
-    help="Rule directory (gazetteer.yaml, actors.yaml, actions.yaml); default: the project's config/rules.",
+    help="Rule directory (gazetteer.yaml, actors.yaml, actions.yaml); "
+    "default: the project's config/rules.",
 )
 
 
@@ -297,8 +298,12 @@ def _load_rules(rules_dir: Path | None) -> RuleSet:
 
 @main.command()
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--manifest", type=click.Path(dir_okay=False, path_type=Path), help="A corpus MANIFEST.json.")
-@click.option("--published", type=click.DateTime(formats=["%Y-%m-%d"]), help="Publication date (YYYY-MM-DD).")
+@click.option(
+    "--manifest", type=click.Path(dir_okay=False, path_type=Path), help="A corpus MANIFEST.json."
+)
+@click.option(
+    "--published", type=click.DateTime(formats=["%Y-%m-%d"]), help="Publication date (YYYY-MM-DD)."
+)
 @click.option("--outlet", help="Outlet that published the files.")
 @_RULES_OPTION
 def extract(
@@ -319,7 +324,12 @@ def extract(
     rules = _load_rules(rules_dir)
     jobs: list[tuple[str, Document]] = []
     for path in files:
-        jobs.append((str(path), read_report(path, published=published.date() if published else None, outlet=outlet)))
+        jobs.append(
+            (
+                str(path),
+                read_report(path, published=published.date() if published else None, outlet=outlet),
+            )
+        )
     if manifest is not None:
         for doc in read_manifest(manifest):
             jobs.append((doc.file, read_manifest_doc(doc)))
@@ -329,22 +339,38 @@ def extract(
 
 
 @main.command("eval")
-@click.option("--gold", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Gold events (JSON lines).")
-@click.option("--manifest", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The corpus MANIFEST.json.")
+@click.option(
+    "--gold",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Gold events (JSON lines).",
+)
+@click.option(
+    "--manifest",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The corpus MANIFEST.json.",
+)
 @_RULES_OPTION
 def evaluate_command(gold: Path, manifest: Path, rules_dir: Path | None) -> None:
     """Score the rules on a hand-annotated corpus: misses, false positives, then P/R/F1."""
     rules = _load_rules(rules_dir)
     predictions = [
-        Prediction(doc.file, event) for doc in read_manifest(manifest) for event in rules.extract(read_manifest_doc(doc))
+        Prediction(doc.file, event)
+        for doc in read_manifest(manifest)
+        for event in rules.extract(read_manifest_doc(doc))
     ]
     result = score(read_gold(gold), predictions, rules.gazetteer)
     for g in result.misses:
-        click.echo(f"miss {g.id} {g.doc}: {g.type} {g.affiliation} at {' / '.join(g.locations)} | {g.evidence}")
+        click.echo(
+            f"miss {g.id} {g.doc}: {g.type} {g.affiliation} "
+            f"at {' / '.join(g.locations)} | {g.evidence}"
+        )
     for p in result.false_positives:
         e = p.event
         click.echo(
-            f"false positive {p.doc}: {e.type.value} {e.actor.affiliation.value} at {e.location.name}"
+            f"false positive {p.doc}: {e.type.value} {e.actor.affiliation.value} "
+            f"at {e.location.name}"
             f" ({e.date or 'no date'}) | {e.evidence.text}"
         )
     for g, p in result.wrong_dates:

@@ -105,7 +105,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "this_month",
         re.compile(
-            r"\b(?:earlier |early |later |late |at the (?:start|beginning|end) of |in the middle of )?this month\b",
+            r"\b(?:earlier |early |later |late |at the (?:start|beginning|end) of "
+            r"|in the middle of )?this month\b",
             re.I,
         ),
     ),
@@ -114,7 +115,8 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             rf"\b(?:(?:early|mid|late|the (?:middle|beginning|start|end) of|middle of|beginning of|"
             rf"end of|earlier in|later in|in|during|since|by|until|throughout)[\s-]+)+{_MONTH}"
-            rf"(?:\s+(?:of\s+)?(?:(?P<rel>this|last|the same|the current|the past) year|{_YEAR}))?\b",
+            rf"(?:\s+(?:of\s+)?(?:(?P<rel>this|last|the same|the current|the past) year"
+            rf"|{_YEAR}))?\b",
             re.I,
         ),
     ),

@@ -210,7 +210,8 @@ _VICTIM_PASSIVE = frozenset(
 )
 _LEADING = re.compile(
     r"^(?:(?:moreover|meanwhile|additionally|in addition|also|furthermore|besides|then|later|"
-    r"subsequently|afterwards|according to [^,]{1,80}|on [^,]{1,30}|in [^,]{1,30}|earlier [^,]{0,30}|"
+    r"subsequently|afterwards|according to [^,]{1,80}|on [^,]{1,30}|in [^,]{1,30}|"
+    r"earlier [^,]{0,30}|"
     r"last [^,]{1,20}|yesterday|today|finally),?\s+)+"
 )
 _CAME_FROM = re.compile(
@@ -301,7 +302,10 @@ _TROOP_MOVES = frozenset({EventType.DEPLOYMENT, EventType.WITHDRAWAL, EventType.
 
 
 def _same_kind(a: EventType, b: EventType) -> bool:
-    """Types a follow-up sentence may describe of the same movement ("removed … from the said district")."""
+    """Types a follow-up sentence may give of the same movement.
+
+    "removed … from the said district" after "withdrew … to new headquarters".
+    """
     return a is b or (a in _TROOP_MOVES and b in _TROOP_MOVES)
 
 
@@ -418,16 +422,8 @@ class _Extraction:
                 if self.text[orig : orig + 3] == "May" and orig != s.start:
                     continue  # the month, not the modal
             return True
-        if (
-            toks
-            and toks[-1] == "to"
-            and (len(toks) < 2 or not self.ctx["inchoatives"].ends(" ".join(toks[:-1])))
-        ):
-            # "efforts to expel", but not "started last week to withdraw"
-            if not re.search(
-                r"\b(?:started|began|begun|start|begin|continued|resumed)\b", " ".join(toks[-5:])
-            ):
-                return True
+        if toks and toks[-1] == "to" and not self.ctx["inchoatives"].search(" ".join(toks[-6:-1])):
+            return True  # "efforts to expel", but not "started last week to withdraw"
         first = word.split()[0]
         following = _tokens(mt[te : te + 30])[:1]
         if (
@@ -625,7 +621,10 @@ class _Extraction:
         return loc, origin, new_positions, deictic
 
     def _dateline(self, p: _PlaceHit) -> bool:
-        """ "DEIR EZZOR, Syria (North Press) –", "Al-Boukamal:", "#Albukamal |": where it was filed."""
+        """A dateline: where the report was filed, not where anything happened.
+
+        "DEIR EZZOR, Syria (North Press) –", "Al-Boukamal:", "#Albukamal |".
+        """
         lead = self.mt.text[max(0, p.start - 30) : p.start]
         if not re.search(r"(?:^|[.!?\n]\s*|[|#]\s*)[#\s]*$", lead) and p.start > 2:
             return False

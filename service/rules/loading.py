@@ -27,7 +27,9 @@ _RuleLoader.add_implicit_resolver(
 )
 
 
-def _mapping_without_repeats(loader: _RuleLoader, node: yaml.MappingNode, deep: bool = False) -> Any:
+def _mapping_without_repeats(
+    loader: _RuleLoader, node: yaml.MappingNode, deep: bool = False
+) -> Any:
     seen: set[Any] = set()
     for key_node, _value in node.value:
         key = loader.construct_object(key_node, deep=deep)

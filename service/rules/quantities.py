@@ -83,8 +83,10 @@ class QuantityReader:
         nouns = "|".join(re.escape(n) for n in sorted(rules.nouns, key=len, reverse=True))
         self._nouns = rules.nouns
         self._pattern = re.compile(
-            rf"(?<![\w.$€£])(?:(?:more than|over|at least|about|around|nearly|almost|some|up to|approximately|roughly)\s+)?"
-            rf"{_NUMBER}\s+(?!km\b|kilomet|mile|meter|metre|percent|per cent|%|years?\b|months?\b|days?\b|hours?\b|dollars?\b)"
+            rf"(?<![\w.$€£])(?:(?:more than|over|at least|about|around|nearly|almost|some|"
+            rf"up to|approximately|roughly)\s+)?"
+            rf"{_NUMBER}\s+(?!km\b|kilomet|mile|meter|metre|percent|per cent|%|years?\b"
+            rf"|months?\b|days?\b|hours?\b|dollars?\b)"
             rf"{_MODIFIERS}(?P<noun>{nouns})\b",
             re.IGNORECASE,
         )
@@ -115,6 +117,8 @@ class QuantityReader:
             key = re.sub(r"[\s-]+", " ", m.group(0).lower())
             canonical = self._equipment_map.get(key) or self._equipment_map.get(m.group(0).lower())
             if canonical is None:
-                canonical = next(v for k, v in self._equipment_map.items() if re.sub(r"[\s-]+", " ", k) == key)
+                canonical = next(
+                    v for k, v in self._equipment_map.items() if re.sub(r"[\s-]+", " ", k) == key
+                )
             seen[canonical] = None
         return tuple(seen)

@@ -128,7 +128,8 @@ _FURNITURE = [
         r"^(click|tap)\b.*\b(to|for)\b.*",
         r"^(source|photo|image|credit|caption|file photo|photo credit)\s*[:»|].*",
         r"^source$",
-        r"^(share|tweet|email|print|follow us|subscribe|advertisement|sponsored|features?|news|home|menu|search|skip to content|listen|download)\b.{0,30}$",
+        r"^(share|tweet|email|print|follow us|subscribe|advertisement|sponsored|features?|news"
+        r"|home|menu|search|skip to content|listen|download)\b.{0,30}$",
         r"^(by|written by|posted by|edited by)\s+\S+(\s+\S+){0,3}$",
         r"^(updated|published|posted)\s*:?.{0,40}$",
         r"^(tags?|categories|category|filed under)\s*:.*",
@@ -152,7 +153,8 @@ _END_MARKERS = re.compile(
     r"comments are closed\.?|related( articles| posts| stories| news| content)?|"
     r"read (more|also|next)|you (may|might) also like|more (stories|from\b.*|news)|"
     r"recommended( for you)?|most (read|popular|viewed)|latest (news|stories)|"
-    r"also on\b.*|trending|join the (discussion|conversation)|\d+ thoughts? on\b.*|share this( article)?:?)$",
+    r"also on\b.*|trending|join the (discussion|conversation)|\d+ thoughts? on\b.*|"
+    r"share this( article)?:?)$",
     re.IGNORECASE,
 )
 _BULLET = re.compile(r"^\s*[•◦▪●·\*]\s*")
