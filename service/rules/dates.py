@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from service.events import DatePrecision
+from service.rules.quantities import WORD_NUMBERS
 
 MONTHS = {
     "january": 1,
@@ -62,19 +63,11 @@ WEEKDAYS = {
     "saturday": 5,
     "sunday": 6,
 }
+# Counts in "two days ago", "a few weeks ago": the number words quantities read, and approximations.
 NUMBERS = {
+    **WORD_NUMBERS,
     "a": 1,
     "an": 1,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "ten": 10,
     "a couple of": 2,
     "couple of": 2,
     "a few": 3,
@@ -127,7 +120,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 ]
 # Every expression above contains one of these: sentences without any are skipped.
 _CUE = re.compile(
-    r"\d|\b(?:" + "|".join(sorted(MONTHS, key=len, reverse=True)) + "|" + "|".join(WEEKDAYS)
+    r"\d|\b(?:"
+    + "|".join(sorted(MONTHS, key=len, reverse=True))
+    + "|"
+    + "|".join(WEEKDAYS)
     + r"|yesterday|today|tonight|night|morning|evening|ago|week|month|year)",
     re.I,
 )

@@ -56,7 +56,6 @@ from service.events import (
     Event,
     EventType,
     Evidence,
-    Location,
     Source,
 )
 from service.rules import dates as dates_mod
@@ -987,4 +986,4 @@ class _Extraction:
         )
 
 
-__all__ = ["Document", "Location", "RuleSet", "load_rules"]
+__all__ = ["Document", "RuleSet", "load_rules"]
