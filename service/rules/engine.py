@@ -218,9 +218,6 @@ _CAME_FROM = re.compile(
     r"(?: the (?:direction|town|city|village|area|countryside) of)?(?: the)?\s*$"
 )
 _SPAN = re.compile(r"\b(?:stretching|extending|ranging|running|between|area from|areas from)\b")
-_ORIGIN_CUE = re.compile(
-    r"(?:\bfrom(?: the (?:direction|town|city|village|area|countryside) of)?(?: the)?)\s*$"
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -575,7 +572,7 @@ class _Extraction:
                 if loc is None:
                     loc, loc_rank = p.place, 0
                 skip_next = True
-            elif prep == "from" and "from" in frame.origin and _ORIGIN_CUE.search(gap + " "):
+            elif prep == "from" and "from" in frame.origin and _CAME_FROM.search(gap):
                 origin = origin or p.place
             elif prep is not None and prep in frame.destination:
                 dest = dest or p.place
@@ -658,9 +655,6 @@ class _Extraction:
 
     # -------------------------------------------------------------------- main
     def run(self) -> list[Event]:
-        paragraphs: dict[int, list[Sentence]] = {}
-        for s in self.sentences:
-            paragraphs.setdefault(s.paragraph, []).append(s)
         prev_subject: Actor | None = None
         prev_paragraph = -1
         para_date: str | None = None
@@ -668,8 +662,6 @@ class _Extraction:
         for idx, s in enumerate(self.sentences):
             if s.paragraph != prev_paragraph:
                 para_date = None
-                if s.paragraph > prev_paragraph + 1 and s.zone is Zone.BODY:
-                    prev_subject = None if prev_paragraph < 0 else prev_subject
                 prev_paragraph = s.paragraph
             s_start, s_end = self._m(s.start), self._m(s.end)
             smt = self.mt.text[s_start:s_end]
@@ -680,9 +672,7 @@ class _Extraction:
             if first_person(s.text) or self.ctx["denials"].search(smt):
                 continue
             sdates = [d for d in self._find_dates(s) if not d.report and d.value]
-            made = self._sentence(
-                idx, s, s_start, s_end, sdates, para_date, prev_subject, paragraphs
-            )
+            made = self._sentence(idx, s, s_start, s_end, sdates, para_date, prev_subject)
             if sdates:
                 para_date = sdates[0].value
             subjects = [
@@ -709,7 +699,6 @@ class _Extraction:
         sdates: list[dates_mod.DateMention],
         para_date: str | None,
         prev_subject: Actor | None,
-        paragraphs: dict[int, list[Sentence]],
     ) -> list[_Candidate]:
         mt = self.mt.text
         body = s.zone is Zone.BODY
