@@ -92,6 +92,38 @@ class PollOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Report:
+    """A report on its way in, whichever way it came (feed entry, backfill)."""
+
+    text: str
+    title: str | None
+    url: str | None
+    outlet: str | None
+    published: datetime | None
+    published_is_estimate: bool  # no trustworthy date: relative dates resolve against now
+    origin_kind: ArticleOrigin
+    guid: str | None = None
+    feed_id: int | None = None
+
+
+class IngestStatus(enum.StrEnum):
+    STORED = "stored"
+    EMPTY = "empty"  # no text
+    NOT_STORED = "not_stored"  # the store refused it (same URL stored meanwhile)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    status: IngestStatus
+    article_id: int | None = None
+    events: int = 0
+
+    @property
+    def stored(self) -> bool:
+        return self.status is IngestStatus.STORED
+
+
+@dataclass(frozen=True, slots=True)
 class _EntryResult:
     stored: bool
     fallback: bool = False
@@ -391,18 +423,47 @@ class Pipeline:
         else:
             text, title, origin = entry.text, entry.title, ArticleOrigin.ENTRY_FALLBACK
             page_date = None
-        if not text.strip():
-            log.warning("Entry has no text to store", extra=extra)
-            return _EntryResult(stored=False)
+        published, estimated = self._publication(entry.published, page_date, now)
+        result = self.ingest(
+            Report(
+                text=text,
+                title=title,
+                url=entry.link,
+                outlet=target.outlet,
+                published=published,
+                published_is_estimate=estimated,
+                origin_kind=origin,
+                guid=entry.entry_id,
+                feed_id=target.id,
+            ),
+            now=now,
+            log_extra=extra,
+        )
+        return _EntryResult(
+            stored=result.stored,
+            fallback=result.stored and origin is ArticleOrigin.ENTRY_FALLBACK,
+            events=result.events,
+        )
 
-        published, estimated = self._publication(entry, page_date, now)
+    def ingest(
+        self, report: Report, *, now: datetime, log_extra: dict[str, str] | None = None
+    ) -> IngestResult:
+        """Rules, then the article and its events in one transaction.
+
+        Every way in (feed entries, ``service backfill``) ends here, so a report is
+        treated the same whichever way it came.
+        """
+        extra = log_extra if log_extra is not None else {"url": report.url or "-"}
+        if not report.text.strip():
+            log.warning("Report has no text to store", extra=extra)
+            return IngestResult(status=IngestStatus.EMPTY)
         doc = Document(
-            text=text,
-            published=(published or now).date(),
-            outlet=target.outlet,
-            url=entry.link,
-            published_is_estimate=estimated,
-            title=title,
+            text=report.text,
+            published=(report.published or now).date(),
+            outlet=report.outlet,
+            url=report.url,
+            published_is_estimate=report.published_is_estimate,
+            title=report.title,
         )
         try:
             events = self.rules.extract(doc)
@@ -410,18 +471,18 @@ class Pipeline:
             log.error("Rules failed on an article", exc_info=True, extra=extra)
             events = []
         new_article = store.NewArticle(
-            text=text,
-            content_hash=content_hash(text),
-            origin_kind=origin,
+            text=report.text,
+            content_hash=content_hash(report.text),
+            origin_kind=report.origin_kind,
             fetched=now,
-            url=entry.link,
-            canonical_url=entry.link,
-            outlet=target.outlet,
-            title=title,
-            published=published,
-            published_is_estimate=estimated and published is not None,
-            guid=entry.entry_id,
-            feed_id=target.id,
+            url=report.url,
+            canonical_url=report.url,
+            outlet=report.outlet,
+            title=report.title,
+            published=report.published,
+            published_is_estimate=report.published_is_estimate and report.published is not None,
+            guid=report.guid,
+            feed_id=report.feed_id,
         )
         try:
             with self._transaction() as session:
@@ -430,14 +491,12 @@ class Pipeline:
         except StoreError:
             # Typically the same URL stored meanwhile by another feed or replica.
             log.warning("Article not stored", exc_info=True, extra=extra)
-            return _EntryResult(stored=False)
+            return IngestResult(status=IngestStatus.NOT_STORED)
         log.debug(
-            "Entry stored",
-            extra={**extra, "action": origin.value, "events": len(events)},
+            "Report stored",
+            extra={**extra, "action": report.origin_kind.value, "events": len(events)},
         )
-        return _EntryResult(
-            stored=True, fallback=origin is ArticleOrigin.ENTRY_FALLBACK, events=len(events)
-        )
+        return IngestResult(status=IngestStatus.STORED, article_id=article_id, events=len(events))
 
     def _article(self, entry: ParsedEntry, extra: dict[str, str]) -> ExtractedArticle | None:
         if not entry.link:
@@ -461,7 +520,7 @@ class Pipeline:
         return article
 
     def _publication(
-        self, entry: ParsedEntry, page_date: date | None, now: datetime
+        self, feed_date: datetime | None, page_date: date | None, now: datetime
     ) -> tuple[datetime | None, bool]:
         """The publication time and whether it is an estimate.
 
@@ -469,8 +528,8 @@ class Pipeline:
         believed.  With none, the rules resolve relative dates against ``now``, flagged.
         """
         candidates: list[datetime] = []
-        if entry.published is not None:
-            candidates.append(entry.published)
+        if feed_date is not None:
+            candidates.append(feed_date)
         if page_date is not None:
             candidates.append(datetime(page_date.year, page_date.month, page_date.day, tzinfo=UTC))
         for moment in candidates:
