@@ -3,8 +3,10 @@
 Loads the rules once, reads the seed corpus through its manifest (the same
 reading path as ``service extract --manifest``), then runs ``RuleSet.extract``
 over the documents in turn for about five seconds, in this one process pinned
-to one CPU where the platform allows it. Prints documents per second, the mean
-and 99th-percentile time per document, and the machine it ran on.
+to one CPU where the platform allows it. Prints documents per CPU-second (the
+process's own CPU time, so a busy machine does not skew it; the wall-clock rate
+is printed beside it), the mean and 99th-percentile CPU time per document, and
+the machine it ran on.
 
 The goal (issue 3) is at least 200 seed-size documents per second, so that the
 rules are never the pipeline's bottleneck. ``--fail-under RATE`` makes the
@@ -62,22 +64,28 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
-def run(rules: RuleSet, documents: list[Document], seconds: float) -> tuple[list[float], float]:
-    """Extract documents in turn until ``seconds`` have passed; per-document times (s)."""
+def run(
+    rules: RuleSet, documents: list[Document], seconds: float
+) -> tuple[list[float], float, float]:
+    """Extract documents in turn until ``seconds`` have passed.
+
+    Returns the per-document CPU times, and the wall-clock and CPU seconds of the
+    whole run. CPU time is this process's own: other work on the machine does not
+    inflate it, so it is the figure for "one core".
+    """
     timings: list[float] = []
-    clock = time.perf_counter
-    started = clock()
+    wall, cpu = time.perf_counter, time.process_time
+    started, cpu_started = wall(), cpu()
     deadline = started + seconds
     i = 0
     while True:
         doc = documents[i % len(documents)]
-        t0 = clock()
+        t0 = cpu()
         rules.extract(doc)
-        t1 = clock()
-        timings.append(t1 - t0)
+        timings.append(cpu() - t0)
         i += 1
-        if t1 >= deadline and i % len(documents) == 0:  # whole passes only
-            return timings, t1 - started
+        if wall() >= deadline and i % len(documents) == 0:  # whole passes only
+            return timings, wall() - started, cpu() - cpu_started
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,9 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     chars = sum(len(d.text) for d in documents)
     events = sum(len(rules.extract(d)) for d in documents)  # warm-up pass, not timed
 
-    timings, elapsed = run(rules, documents, args.seconds)
+    timings, elapsed, cpu_seconds = run(rules, documents, args.seconds)
     timings.sort()
-    rate = len(timings) / elapsed
+    rate = len(timings) / cpu_seconds
+    wall_rate = len(timings) / elapsed
     mean_ms = statistics.fmean(timings) * 1000
     p99_ms = percentile(timings, 0.99) * 1000
 
@@ -124,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"rules:        loaded once in {load_ms:.0f} ms")
     print(f"run:          {len(timings)} extractions in {elapsed:.2f} s, one process, {pinned}")
-    print(f"throughput:   {rate:.1f} documents/s (goal >= {GOAL:.0f})")
+    print(f"throughput:   {rate:.1f} documents per CPU-second (goal >= {GOAL:.0f})")
+    print(f"wall clock:   {wall_rate:.1f} documents/s (lower when other work shares the CPU)")
     print(
-        f"per document: mean {mean_ms:.2f} ms, p99 {p99_ms:.2f} ms, max {timings[-1] * 1000:.2f} ms"
+        f"per document: CPU mean {mean_ms:.2f} ms, p99 {p99_ms:.2f} ms, "
+        f"max {timings[-1] * 1000:.2f} ms"
     )
     print(
         f"machine:      {platform.platform()}; {platform.python_implementation()} "

@@ -117,7 +117,7 @@ class ActionRules:
     classes: dict[str, WordList]
     context: dict[str, WordList]
     quantities: QuantityRules
-    sources: tuple[tuple[str, WordList], ...]
+    sources: PhraseIndex[str]  # alias -> the outlet or source it names
 
     def cls(self, name: str) -> WordList:
         return self.classes[name]
@@ -235,10 +235,10 @@ def load_actions(path: Path) -> ActionRules:
     if not nouns or not equipment:
         raise RuleConfigError(str(path), "quantities: 'nouns' and 'equipment' must not be empty")
 
-    sources = tuple(
-        (str(name), WordList([str(name), *aliases]))
-        for name, aliases in _mapping(path, "sources", data.get("sources")).items()
-    )
+    sources: PhraseIndex[str] = PhraseIndex()
+    for name, aliases in _mapping(path, "sources", data.get("sources")).items():
+        for alias in (name, *aliases):
+            sources.add(str(alias), str(name))
     return ActionRules(
         frames=tuple(frames),
         triggers=triggers,

@@ -17,6 +17,7 @@ from service.errors import RuleConfigError
 from service.events import Actor, Affiliation
 from service.rules.lexicon import PhraseIndex
 from service.rules.loading import Checker, load_yaml
+from service.rules.prefilter import PatternSet
 from service.rules.text import MatchText, normalise
 
 _ALLOWED = {"name", "affiliation", "kind", "aliases", "patterns", "note", "notes"}
@@ -61,6 +62,7 @@ class ActorDictionary:
         self.entries = entries
         self.index = index
         self.patterns = patterns
+        self._pattern_set = PatternSet(patterns)
         phrases = sorted({normalise(p) for p in ignore if normalise(p)}, key=len, reverse=True)
         body = "|".join(re.escape(p) for p in phrases) or r"(?!x)x"
         self._ignore = re.compile(rf"(?<!\w)(?:{body})(?!\w)")
@@ -111,10 +113,9 @@ class ActorDictionary:
         found: list[ActorMention] = []
         for hit in self.index.find(mt, blocked):
             found.append(ActorMention(hit.start, hit.end, self.entries[hit.keys[0]]))
-        for pattern, i in self.patterns:
-            for m in pattern.finditer(mt.text):
-                if m.end() > m.start() and not any(a <= m.start() < b for a, b in blocked):
-                    found.append(ActorMention(m.start(), m.end(), self.entries[i]))
+        for m, i in self._pattern_set.finditer(mt.text):
+            if not any(a <= m.start() < b for a, b in blocked):
+                found.append(ActorMention(m.start(), m.end(), self.entries[i]))
         found.sort(key=lambda a: (a.start, -(a.end - a.start)))
         kept: list[ActorMention] = []
         for a in found:

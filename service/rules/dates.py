@@ -22,10 +22,12 @@ engine uses it as the reference for the report's relative expressions.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
 from service.events import DatePrecision
+from service.rules.prefilter import PatternSet
 from service.rules.quantities import WORD_NUMBERS
 
 MONTHS = {
@@ -118,6 +120,7 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("this_year", re.compile(r"\b(?:earlier |early |late )?this year\b", re.I)),
     ("year", re.compile(rf"\b(?:in|since|during|early|late|mid)[\s-]+{_YEAR}\b", re.I)),
 ]
+_PATTERN_SET = PatternSet([(pattern, kind) for kind, pattern in _PATTERNS])
 # Every expression above contains one of these: sentences without any are skipped.
 _CUE = re.compile(
     r"\d|\b(?:"
@@ -244,32 +247,53 @@ _MAY_MODAL = re.compile(r"^may$", re.I)
 
 def find_dates(text: str, ref: date | None) -> list[DateMention]:
     """Non-overlapping date expressions in ``text``, earliest first, longest on ties."""
-    found: list[tuple[int, int, str, re.Match[str]]] = []
+    return resolve_all(scan(text), ref)
+
+
+Expression = tuple[int, int, str, re.Match[str], bool]  # start, end, kind, match, report
+
+
+def resolve_all(expressions: Sequence[Expression], ref: date | None) -> list[DateMention]:
+    """``scan``'s expressions resolved against ``ref``."""
+    return [
+        DateMention(start, end, *resolve(kind, m, ref), report)
+        for start, end, kind, m, report in expressions
+    ]
+
+
+def scan(text: str) -> tuple[Expression, ...]:
+    """The date expressions of ``text``, unresolved (the engine reads a sentence against
+    more than one reference: for the report's own date, then for its events)."""
     if not _CUE.search(text):
-        return []
-    for kind, pattern in _PATTERNS:
-        for m in pattern.finditer(text):
-            month = m.groupdict().get("month")
-            if (
-                month
-                and _MAY_MODAL.match(month)
-                and kind == "month"
-                and not m.group(0)[0].isupper()
-                and not re.match(r"(?i)(early|mid|late|in|during|since|the|by|until)", m.group(0))
-            ):
-                continue
-            found.append((m.start(), m.end(), kind, m))
+        return ()
+    found: list[tuple[int, int, str, re.Match[str]]] = []
+    lowered = text.lower()
+    matches: Iterable[tuple[re.Match[str], str]]
+    if len(lowered) == len(text):
+        matches = _PATTERN_SET.finditer(text, lowered)
+    else:  # a rare character whose lower case is longer: no prefilter
+        matches = ((m, kind) for kind, pattern in _PATTERNS for m in pattern.finditer(text))
+    for m, kind in matches:
+        month = m.groupdict().get("month")
+        if (
+            month
+            and _MAY_MODAL.match(month)
+            and kind == "month"
+            and not m.group(0)[0].isupper()
+            and not re.match(r"(?i)(early|mid|late|in|during|since|the|by|until)", m.group(0))
+        ):
+            continue
+        found.append((m.start(), m.end(), kind, m))
     found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
-    out: list[DateMention] = []
+    out: list[Expression] = []
     last_end = -1
     for start, end, kind, m in found:
         if start < last_end:
             continue
-        value, precision = resolve(kind, m, ref)
         report = bool(_REPORTING.search(text[max(0, start - 30) : start]))
-        out.append(DateMention(start, end, value, precision, report))
+        out.append((start, end, kind, m, report))
         last_end = end
-    return out
+    return tuple(out)
 
 
 def contains(outer: str | None, inner: str | None) -> bool:

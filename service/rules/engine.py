@@ -305,6 +305,25 @@ def _same_kind(a: EventType, b: EventType) -> bool:
     return a is b or (a in _TROOP_MOVES and b in _TROOP_MOVES)
 
 
+def _kept_text(text: str, sentences: list[Sentence]) -> str:
+    """``text`` with everything outside ``sentences`` blanked, same length.
+
+    A gap that held words becomes a pilcrow and spaces, so no phrase reads across it.
+    """
+    parts: list[str] = []
+    at = 0
+    for s in sentences:
+        if s.start > at:
+            gap = text[at : s.start]
+            parts.append(" " * len(gap) if gap.isspace() else "\u00b6" + " " * (len(gap) - 1))
+        if s.end > at:
+            parts.append(text[max(at, s.start) : s.end])
+            at = s.end
+    if at < len(text):
+        parts.append(" " * (len(text) - at))
+    return "".join(parts)
+
+
 def _tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
@@ -316,7 +335,10 @@ class _Extraction:
         self.cls = rules.actions.classes
         self.doc = doc
         self.text = doc.text
-        self.mt: MatchText = to_match_text(doc.text)
+        self.sentences = segment(doc.text)
+        # Furniture, comments and teasers are blanked out of the match form (offsets still
+        # point into the original text), so no lookup spends time on them.
+        self.mt: MatchText = to_match_text(_kept_text(doc.text, self.sentences))
         blocked = rules.actors.ignored_spans(self.mt)
         self.actor_mentions = rules.actors.find(self.mt, blocked)
         # A place inside an actor's name ("Deir Ezzor Military Council") is not a place.
@@ -328,14 +350,13 @@ class _Extraction:
         # Actor phrases may contain the trigger ("Israeli airstrikes"); place names may not.
         taken = blocked + [(p.start, p.end) for p in self.places]
         self.triggers = list(rules.actions.triggers.find(self.mt, taken))
-        self.sentences = segment(doc.text)
         self._dates: dict[int, list[dates_mod.DateMention]] = {}
+        self._scanned: dict[int, tuple[dates_mod.Expression, ...]] = {}
         para_at = [(self._m(x.start), x.paragraph) for x in self.sentences]
-        self.source_mentions: list[tuple[int, str, int]] = sorted(
-            (m.start(), name, next((p for a, p in reversed(para_at) if a <= m.start()), -1))
-            for name, words in rules.actions.sources
-            for m in words.finditer(self.mt.text)
-        )
+        self.source_mentions: list[tuple[int, str, int]] = [
+            (h.start, h.keys[0], next((p for a, p in reversed(para_at) if a <= h.start), -1))
+            for h in rules.actions.sources.find(self.mt)
+        ]
         self.candidates: list[_Candidate] = []
         self.last_event: _Candidate | None = None
         self.ref = self._reference_date()
@@ -352,7 +373,7 @@ class _Extraction:
         """The report's own date when the text gives one near publication, else publication."""
         pub = self.doc.published
         for s in self.sentences:
-            for d in dates_mod.find_dates(s.text, pub):
+            for d in dates_mod.resolve_all(self._scan_dates(s), pub):
                 day = d.day()
                 if d.report and day and (pub is None or 0 <= (pub - day).days <= 14):
                     return day
@@ -384,9 +405,15 @@ class _Extraction:
                 actor = self.r.actors.generic(max(counts, key=lambda k: counts[k]))
         return place, actor
 
+    def _scan_dates(self, s: Sentence) -> tuple[dates_mod.Expression, ...]:
+        found = self._scanned.get(s.start)
+        if found is None:
+            found = self._scanned[s.start] = dates_mod.scan(s.text)
+        return found
+
     def _find_dates(self, s: Sentence) -> list[dates_mod.DateMention]:
         if s.start not in self._dates:
-            self._dates[s.start] = dates_mod.find_dates(s.text, self.ref)
+            self._dates[s.start] = dates_mod.resolve_all(self._scan_dates(s), self.ref)
         return self._dates[s.start]
 
     def _clause(self, s_start: int, s_end: int, pos: int) -> tuple[int, int]:

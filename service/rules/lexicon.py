@@ -16,7 +16,7 @@ from typing import Generic, TypeVar
 from service.rules.text import MatchText, normalise
 
 K = TypeVar("K")
-_TOKEN = re.compile(r"[^\W_]+")
+_TOKEN = re.compile(r"[^\W_]+")  # the same words as MatchText.tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,35 +53,32 @@ class PhraseIndex(Generic[K]):
     def find(self, mt: MatchText, blocked: Iterable[tuple[int, int]] = ()) -> Iterator[Hit[K]]:
         """Non-overlapping hits; match-form spans in ``blocked`` are never matched."""
         text = mt.text
-        toks = [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(text)]
+        toks = mt.tokens
+        words, starts, ends = toks.words, toks.starts, toks.ends
+        by_first = self._by_first
+        n = len(words)
         spans = sorted(blocked)
-        b = 0  # tokens move forward, so one pointer walks the sorted blocked spans
-        i = 0
-        n = len(toks)
-        while i < n:
-            start = toks[i][0]
+        b = 0  # hits move forward, so one pointer walks the sorted blocked spans
+        resume = 0  # the first token after the last hit
+        for i in [i for i, word in enumerate(words) if word in by_first]:
+            if i < resume:
+                continue
+            start = starts[i]
             while b < len(spans) and spans[b][1] <= start:
                 b += 1
             if b < len(spans) and spans[b][0] <= start:
-                i += 1
                 continue
-            found = None
-            for tokens, owners in self._by_first.get(toks[i][2], ()):
-                k = len(tokens)
-                if i + k > n:
-                    continue
-                ok = True
-                for j in range(1, k):
-                    prev_end, (s, _e, word) = toks[i + j - 1][1], toks[i + j]
-                    if word != tokens[j] or s - prev_end != 1 or text[prev_end] != " ":
-                        ok = False
-                        break
-                if ok:
-                    found = (k, owners)
-                    break
-            if found:
-                k, owners = found
-                yield Hit(start, toks[i + k - 1][1], tuple(owners))
-                i += k
-            else:
-                i += 1
+            for phrase, owners in by_first[words[i]]:
+                k = len(phrase)
+                if k > 1:
+                    if i + k > n or words[i + 1 : i + k] != list(phrase[1:]):
+                        continue
+                    # Words one space apart: "al-omar" reads "al omar", "al, omar" does not.
+                    if any(
+                        starts[j] - ends[j - 1] != 1 or text[ends[j - 1]] != " "
+                        for j in range(i + 1, i + k)
+                    ):
+                        continue
+                yield Hit(start, ends[i + k - 1], tuple(owners))
+                resume = i + k
+                break

@@ -22,14 +22,26 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 _APOSTROPHES = "'’‘`ʼʿʾ´"
 _SEPARATORS = "-‐‑‒–—_/"
 
 
+_MATCH_WORD = re.compile(r"[^\W_]+")
+
+
 @dataclass(frozen=True, slots=True)
+class Tokens:
+    """The words of a match-form text and their spans, as parallel lists."""
+
+    words: list[str]
+    starts: list[int]
+    ends: list[int]
+
+
+@dataclass(frozen=True)
 class MatchText:
     """Lower-cased, accent-free text for matching, with a map back to original offsets.
 
@@ -40,6 +52,19 @@ class MatchText:
 
     text: str
     offsets: tuple[int, ...]  # offsets[i] = index in the original of text[i]; one extra at the end
+    _tokens: list[Tokens] = field(default_factory=list, init=False, repr=False, compare=False)
+
+    @property
+    def tokens(self) -> Tokens:
+        """The words of ``text``, tokenised once and shared by every phrase lookup."""
+        if not self._tokens:
+            found = list(_MATCH_WORD.finditer(self.text))
+            self._tokens.append(
+                Tokens(
+                    [m.group() for m in found], [m.start() for m in found], [m.end() for m in found]
+                )
+            )
+        return self._tokens[0]
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original (start, end) of the match-form slice [start, end)."""
@@ -69,9 +94,79 @@ _FOLDED: dict[str, str] = {}
 _POSSESSIVE = re.compile(r"[" + _APOSTROPHES + r"](?=[sS](?![^\W\d_]))")
 
 
+_DELETED = "\x00"  # an apostrophe or a combining mark, in the one-to-one form
+_ONE_TO_ONE: dict[str, str | None] = {}  # non-ASCII character -> its one-character fold
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_ASCII_SPACE = re.compile(
+    "["
+    + re.escape("".join(ch for ch in map(chr, range(128)) if ch.isspace() and ch != " "))
+    + re.escape("".join(ch for ch in _SEPARATORS if ch.isascii()))
+    + "]"
+)
+_ASCII_APOSTROPHE = re.compile(r"['`]")
+# Gaps that do not map one to one: runs of spaces and apostrophes, a lone apostrophe.
+_EDITS = re.compile("[ \x00]{2,}|\x00")
+
+
+class _NotOneToOne(Exception):
+    pass
+
+
+def _one_to_one(m: re.Match[str]) -> str:
+    ch = m.group()
+    f = _ONE_TO_ONE.get(ch, "")
+    if f == "":
+        folded = _fold(ch)
+        f = _ONE_TO_ONE[ch] = (folded or _DELETED) if len(folded) <= 1 else None
+    if f is None:
+        raise _NotOneToOne
+    return f
+
+
 def to_match_text(text: str) -> MatchText:
+    """The match form of ``text`` (see MatchText) with its offset map.
+
+    Text whose every character folds to at most one character (nearly all of it) is
+    folded with whole-string operations; the character loop is the fallback.
+    """
     # A possessive "'s" becomes a separate "s": "Hezbollah's" reads "hezbollah s".
-    possessive = {m.start() for m in _POSSESSIVE.finditer(text)}
+    possessive = [m.start() for m in _POSSESSIVE.finditer(text)]
+    if _DELETED in text:  # the marker itself: only the loop can tell them apart
+        return _to_match_text_slow(text, set(possessive))
+    work = text
+    if possessive:
+        chars = list(text)
+        for i in possessive:
+            chars[i] = " "
+        work = "".join(chars)
+    if not work.isascii():
+        try:
+            work = _NON_ASCII.sub(_one_to_one, work)
+        except _NotOneToOne:
+            return _to_match_text_slow(text, set(possessive))
+    work = _ASCII_APOSTROPHE.sub(_DELETED, _ASCII_SPACE.sub(" ", work.lower()))
+    out: list[str] = []
+    offsets: list[int] = []
+    at = len(work) - len(work.lstrip(" " + _DELETED))  # nothing comes of a leading gap
+    for m in _EDITS.finditer(work, at):
+        start, end = m.span()
+        if start > at:
+            out.append(work[at:start])
+            offsets.extend(range(at, start))
+        space = work.find(" ", start, end)
+        if space != -1 and out:
+            out.append(" ")
+            offsets.append(space)
+        at = end
+    if at < len(work):
+        out.append(work[at:])
+        offsets.extend(range(at, len(work)))
+    offsets.append(len(text))
+    return MatchText("".join(out), tuple(offsets))
+
+
+def _to_match_text_slow(text: str, possessive: set[int]) -> MatchText:
+    """Character by character, for text with characters that fold to several (or none)."""
     folded = _FOLDED
     out: list[str] = []
     offsets: list[int] = []

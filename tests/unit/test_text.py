@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from service.rules import text as text_module
 from service.rules.text import Sentence, Zone, normalise, segment, to_match_text
 
 SEEDS = Path(__file__).resolve().parents[2] / "corpus" / "seeds"
@@ -120,6 +121,29 @@ SPECIALS = (
 unicode_text = st.text(
     alphabet=st.one_of(st.characters(codec="utf-8"), st.sampled_from(SPECIALS)), max_size=60
 )
+
+
+@given(unicode_text)
+def test_whole_string_folding_reads_like_the_character_loop(text: str) -> None:
+    """The fast path (whole-string operations) and the reference loop agree exactly."""
+    possessive = {i for i in range(len(text)) if text_module._POSSESSIVE.match(text, i)}
+    fast = to_match_text(text)
+    slow = text_module._to_match_text_slow(text, possessive)
+    assert (fast.text, fast.offsets) == (slow.text, slow.offsets)
+
+
+@pytest.mark.parametrize("path", SEED_FILES, ids=lambda p: p.name)
+def test_match_tokens_are_the_words_of_the_match_form(path: Path) -> None:
+    mt = to_match_text(path.read_text(encoding="utf-8"))
+    tokens = mt.tokens
+    assert tokens.words
+    previous_end = 0
+    for word, start, end in zip(tokens.words, tokens.starts, tokens.ends, strict=True):
+        assert mt.text[start:end] == word and word.isalnum()
+        gap = mt.text[previous_end:start]
+        assert not any(ch.isalnum() for ch in gap), gap
+        previous_end = end
+    assert not any(ch.isalnum() for ch in mt.text[previous_end:])
 
 
 @given(unicode_text, st.data())
