@@ -21,6 +21,7 @@ engine uses it as the reference for the report's relative expressions.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -264,36 +265,55 @@ def resolve_all(expressions: Sequence[Expression], ref: date | None) -> list[Dat
 def scan(text: str) -> tuple[Expression, ...]:
     """The date expressions of ``text``, unresolved (the engine reads a sentence against
     more than one reference: for the report's own date, then for its events)."""
+    return scan_spans(text, [(0, len(text))])[0]
+
+
+def scan_spans(text: str, spans: Sequence[tuple[int, int]]) -> list[tuple[Expression, ...]]:
+    """``scan(text[start:end])`` for each span, in one pass over ``text``.
+
+    Offsets are relative to each span's start.  An expression must lie wholly inside
+    a span; the text around a span still counts as context ("\\b", "reported on").
+    """
     if not _CUE.search(text):
-        return ()
-    found: list[tuple[int, int, str, re.Match[str]]] = []
+        return [() for _ in spans]
     lowered = text.lower()
     matches: Iterable[tuple[re.Match[str], str]]
     if len(lowered) == len(text):
         matches = _PATTERN_SET.finditer(text, lowered)
     else:  # a rare character whose lower case is longer: no prefilter
         matches = ((m, kind) for kind, pattern in _PATTERNS for m in pattern.finditer(text))
-    for m, kind in matches:
-        month = m.groupdict().get("month")
-        if (
-            month
-            and _MAY_MODAL.match(month)
-            and kind == "month"
-            and not m.group(0)[0].isupper()
-            and not re.match(r"(?i)(early|mid|late|in|during|since|the|by|until)", m.group(0))
-        ):
-            continue
-        found.append((m.start(), m.end(), kind, m))
-    found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
-    out: list[Expression] = []
-    last_end = -1
-    for start, end, kind, m in found:
-        if start < last_end:
-            continue
-        report = bool(_REPORTING.search(text[max(0, start - 30) : start]))
-        out.append((start, end, kind, m, report))
-        last_end = end
-    return tuple(out)
+    found = sorted(
+        ((m.start(), m.end(), kind, m) for m, kind in matches if not _modal_may(kind, m)),
+        key=lambda f: (f[0], -(f[1] - f[0])),
+    )
+    starts = [f[0] for f in found]
+    out: list[tuple[Expression, ...]] = []
+    for span_start, span_end in spans:
+        chosen: list[Expression] = []
+        last_end = -1
+        for start, end, kind, m in found[bisect.bisect_left(starts, span_start) :]:
+            if start >= span_end:
+                break
+            if end > span_end or start < last_end:
+                continue
+            lead = text[max(span_start, start - 30) : start]
+            report = bool(_REPORTING.search(lead))
+            chosen.append((start - span_start, end - span_start, kind, m, report))
+            last_end = end
+        out.append(tuple(chosen))
+    return out
+
+
+def _modal_may(kind: str, m: re.Match[str]) -> bool:
+    """ "may" read as a month though it is the modal verb: a bare lower-case "may"."""
+    month = m.groupdict().get("month")
+    return bool(
+        month
+        and _MAY_MODAL.match(month)
+        and kind == "month"
+        and not m.group(0)[0].isupper()
+        and not re.match(r"(?i)(early|mid|late|in|during|since|the|by|until)", m.group(0))
+    )
 
 
 def contains(outer: str | None, inner: str | None) -> bool:

@@ -351,7 +351,14 @@ class _Extraction:
         taken = blocked + [(p.start, p.end) for p in self.places]
         self.triggers = list(rules.actions.triggers.find(self.mt, taken))
         self._dates: dict[int, list[dates_mod.DateMention]] = {}
-        self._scanned: dict[int, tuple[dates_mod.Expression, ...]] = {}
+        spans = [(s.start, s.end) for s in self.sentences]
+        self._scanned = dict(
+            zip(
+                [s.start for s in self.sentences],
+                dates_mod.scan_spans(doc.text, spans),
+                strict=True,
+            )
+        )
         para_at = [(self._m(x.start), x.paragraph) for x in self.sentences]
         self.source_mentions: list[tuple[int, str, int]] = [
             (h.start, h.keys[0], next((p for a, p in reversed(para_at) if a <= h.start), -1))
@@ -407,7 +414,7 @@ class _Extraction:
 
     def _scan_dates(self, s: Sentence) -> tuple[dates_mod.Expression, ...]:
         found = self._scanned.get(s.start)
-        if found is None:
+        if found is None:  # not one of the report's sentences
             found = self._scanned[s.start] = dates_mod.scan(s.text)
         return found
 
@@ -466,9 +473,7 @@ class _Extraction:
         if (
             toks
             and (toks[-1] == "had" or toks[-2:-1] == ["had"])
-            and not any(
-                d.precision is DatePrecision.DAY for d in dates_mod.find_dates(s.text, self.ref)
-            )
+            and not any(d.precision is DatePrecision.DAY for d in self._find_dates(s))
         ):
             return True  # "had arrived in late August": background to the news
         if self.ctx["circumstance"].ends(" ".join(toks[-3:])) or self.ctx["circumstance"].ends(

@@ -60,7 +60,8 @@ class PhraseIndex(Generic[K]):
         spans = sorted(blocked)
         b = 0  # hits move forward, so one pointer walks the sorted blocked spans
         resume = 0  # the first token after the last hit
-        for i in [i for i, word in enumerate(words) if word in by_first]:
+        candidates = sorted(i for word in by_first.keys() & toks.at.keys() for i in toks.at[word])
+        for i in candidates:
             if i < resume:
                 continue
             start = starts[i]

@@ -39,6 +39,7 @@ class Tokens:
     words: list[str]
     starts: list[int]
     ends: list[int]
+    at: dict[str, list[int]]  # word -> the indexes where it occurs
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,12 @@ class MatchText:
         """The words of ``text``, tokenised once and shared by every phrase lookup."""
         if not self._tokens:
             found = list(_MATCH_WORD.finditer(self.text))
+            words = [m.group() for m in found]
+            at: dict[str, list[int]] = {}
+            for i, word in enumerate(words):
+                at.setdefault(word, []).append(i)
             self._tokens.append(
-                Tokens(
-                    [m.group() for m in found], [m.start() for m in found], [m.end() for m in found]
-                )
+                Tokens(words, [m.start() for m in found], [m.end() for m in found], at)
             )
         return self._tokens[0]
 
