@@ -456,7 +456,13 @@ class Backfill:
         now = self._now()
         if item.path is not None:
             return self._process_file(item, item.path, options, now)
-        if not options.window.contains(item.published) and item.published_is_publication:
+        # A sitemap's lastmod is not the publication date, but nothing is published
+        # after it was last modified: before --since is out either way.
+        if item.published_is_publication:
+            out = not options.window.contains(item.published)
+        else:
+            out = options.window.is_before(item.published)
+        if out:
             return ItemOutcome(item, BackfillItemStatus.OUT_OF_RANGE)
         if self._url_known(item):
             return ItemOutcome(item, BackfillItemStatus.KNOWN)

@@ -881,13 +881,14 @@ def article_events(session: Session, article_id: int) -> list[LinkedEvent]:
         row.id: row
         for row in session.scalars(sa.select(models.Event).where(models.Event.id.in_(ids)))
     }
-    counts = dict(
-        session.execute(
+    counts: dict[int, int] = {
+        event_id: count
+        for event_id, count in session.execute(
             sa.select(models.EventArticle.event_id, sa.func.count())
             .where(models.EventArticle.event_id.in_(ids))
             .group_by(models.EventArticle.event_id)
-        ).tuples()
-    )
+        )
+    }
     return [
         LinkedEvent(
             event_id=event_id,
