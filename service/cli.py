@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -376,3 +377,305 @@ def evaluate_command(gold: Path, manifest: Path, rules_dir: Path | None) -> None
     for g, p in result.wrong_dates:
         click.echo(f"wrong date {g.id} {g.doc}: gold {g.date}, extracted {p.event.date or 'none'}")
     click.echo(result.summary())
+
+
+# --------------------------------------------------------------------------- backfill
+
+
+@main.command()
+@click.option("--feed", "feed_name", metavar="NAME", help="Walk a configured feed's archive.")
+@click.option("--sitemap", metavar="URL", help="Every page a sitemap (or sitemap index) lists.")
+@click.option(
+    "--urls", "urls_file", metavar="FILE|-", help="A list of URLs, one a line (- for stdin)."
+)
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="A directory of .html/.txt reports, with an optional MANIFEST.json.",
+)
+@click.option(
+    "--reextract", is_flag=True, help="Run the current rules over stored articles; show changes."
+)
+@click.option("--apply", is_flag=True, help="With --reextract: store the changes.")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only reports published on or after this day.",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only reports published on or before this day.",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would be stored; store nothing.")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    help="Items handled at once (requests to one host stay within http.per_host_concurrency).",
+)
+@click.option("--alert", is_flag=True, help="Alert on the events found (off: old news).")
+@click.option("--outlet", help="Outlet stored with items whose source names none.")
+@click.option(
+    "--max-pages",
+    type=click.IntRange(1, 100_000),
+    default=500,
+    show_default=True,
+    help="Archive pages walked at most (--feed).",
+)
+@pass_app
+def backfill(
+    app: App,
+    feed_name: str | None,
+    sitemap: str | None,
+    urls_file: str | None,
+    directory: Path | None,
+    reextract: bool,
+    apply: bool,
+    since: datetime | None,
+    until: datetime | None,
+    dry_run: bool,
+    concurrency: int,
+    alert: bool,
+    outlet: str | None,
+    max_pages: int,
+) -> None:
+    """Fill in history through the daemon's pipeline; resumable, and a rerun stores nothing new.
+
+    One source: --feed NAME (the feed's paged archive, ?paged=N, back to --since),
+    --sitemap URL, --urls FILE|-, --dir PATH; or --reextract [--apply].
+    """
+    from service import backfill as bf  # the pipeline's imports are not needed elsewhere
+    from service.sources import DateWindow, parse_url_list
+
+    chosen = [
+        name
+        for name, value in (
+            ("--feed", feed_name),
+            ("--sitemap", sitemap),
+            ("--urls", urls_file),
+            ("--dir", directory),
+            ("--reextract", reextract or None),
+        )
+        if value is not None
+    ]
+    if len(chosen) != 1:
+        raise click.UsageError(
+            "give exactly one of --feed, --sitemap, --urls, --dir, --reextract"
+            + (f" (got {', '.join(chosen)})" if chosen else "")
+        )
+    if apply and not reextract:
+        raise click.UsageError("--apply goes with --reextract")
+    if reextract and dry_run:
+        raise click.UsageError("--reextract only shows changes unless --apply is given")
+    window = DateWindow(
+        since=since.date() if since else None, until=until.date() if until else None
+    )
+    if window.since and window.until and window.since > window.until:
+        raise click.UsageError("--since is after --until")
+
+    source: bf.BackfillSource | None = None
+    if feed_name is not None:
+        source = bf.BackfillSource(bf.SourceKind.FEED, feed_name)
+    elif sitemap is not None:
+        source = bf.BackfillSource(bf.SourceKind.SITEMAP, sitemap)
+    elif urls_file is not None:
+        shown = "<stdin>" if urls_file == "-" else urls_file
+        try:
+            text = sys.stdin.read() if urls_file == "-" else Path(urls_file).read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(shown, None, f"cannot read the URL list: {exc}") from exc
+        source = bf.BackfillSource(
+            bf.SourceKind.URLS, shown, urls=tuple(parse_url_list(text, shown))
+        )
+    elif directory is not None:
+        source = bf.BackfillSource(bf.SourceKind.DIR, str(directory))
+
+    stop = threading.Event()
+    with _stop_on_signals(stop), _backfill_pipeline(app, concurrency) as pipeline:
+        if source is None:
+            _run_reextract(pipeline, window, apply, stop)
+            return
+        options = bf.BackfillOptions(
+            window=window,
+            dry_run=dry_run,
+            concurrency=concurrency,
+            alert=alert,
+            outlet=outlet,
+            max_pages=max_pages,
+        )
+        console = Console(stderr=True)
+        with _BackfillProgress(console) as progress:
+            result = bf.Backfill(pipeline, progress=progress, stop=stop).run(source, options)
+    _backfill_report(result, dry_run=dry_run)
+    if result.interrupted:
+        click.echo(
+            f"interrupted: {result.left} items not handled; run the same command again "
+            "to continue",
+            err=True,
+        )
+        sys.exit(130)
+    if result.failures:
+        for failure in result.failures:
+            click.echo(f"failed: {failure.item}: {failure.error}", err=True)
+        sys.exit(1)
+
+
+@contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C / SIGTERM: finish the items in hand, record them, start nothing new."""
+    import signal
+
+    def handler(_signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second Ctrl-C: give up at once
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def _backfill_pipeline(app: App, concurrency: int) -> Iterator[Any]:
+    from service.pipeline import Pipeline, PollLimits
+    from service.sandbox import Sandbox
+    from service.scheduler import rules_directory
+
+    settings = app.settings
+    rules = load_rules(rules_directory(settings))
+    limits = PollLimits()
+    sandbox = Sandbox(
+        workers=concurrency,
+        timeout=limits.sandbox_timeout,
+        memory_bytes=limits.sandbox_memory_bytes,
+    )
+    pipeline = Pipeline(
+        settings,
+        session_factory=store.session_factory(app.engine),
+        rules=rules,
+        sandbox=sandbox,
+        limits=limits,
+    )
+    try:
+        yield pipeline
+    finally:
+        pipeline.close()
+        sandbox.close()
+
+
+class _BackfillProgress:
+    """A rich progress bar with live counts (drawn on a terminal only)."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            SpinnerColumn,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+            console=console,
+            transient=False,
+        )
+        self._task = self._progress.add_task("listing", total=None, counts="")
+
+    def __enter__(self) -> _BackfillProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def listing(self, message: str) -> None:
+        self._progress.update(self._task, description=f"listing: {message}")
+
+    def listed(self, total: int) -> None:
+        self._progress.update(self._task, description="backfill", total=total, completed=0)
+
+    def advanced(self, outcome: Any, counts: Any) -> None:
+        self._progress.update(
+            self._task,
+            advance=1,
+            counts=(
+                f"fetched {counts.fetched}  duplicates {counts.duplicates}  "
+                f"extracted {counts.extracted}  events {counts.events}  failed {counts.failed}"
+            ),
+        )
+
+
+def _backfill_report(result: Any, *, dry_run: bool) -> None:
+    console = Console()
+    if dry_run:
+        table = Table(title="Would be stored (dry run)")
+        for column in ("Item", "Title", "Published", "Events"):
+            table.add_column(column, overflow="fold")
+        for outcome in result.outcomes:
+            if outcome.status is not None and outcome.status.value == "stored":
+                table.add_row(
+                    outcome.item.label,
+                    outcome.title or "",
+                    _when(outcome.published, "unknown"),
+                    str(outcome.events),
+                )
+        console.print(table)
+    counts = result.counts
+    summary = Table(title="Backfill" + (" (dry run: nothing stored)" if dry_run else ""))
+    summary.add_column("Count")
+    summary.add_column("Items", justify="right")
+    rows = (
+        ("listed", counts.items),
+        ("fetched", counts.fetched),
+        ("extracted", counts.extracted),
+        ("would be stored" if dry_run else "stored", counts.stored),
+        ("duplicates", counts.duplicates),
+        ("events", counts.events),
+        ("skipped (dates, no text)", counts.skipped),
+        ("done in an earlier run", counts.settled),
+        ("failed", counts.failed),
+    )
+    for name, value in rows:
+        summary.add_row(name, str(value))
+    console.print(summary)
+    if result.resumed:
+        click.echo("Resumed an earlier run of this source: settled items were not redone.")
+
+
+def _run_reextract(pipeline: Any, window: Any, apply: bool, stop: threading.Event) -> None:
+    from service.backfill import reextract
+    from service.reextract import describe
+
+    def show(diff: Any) -> None:
+        click.echo(
+            f"article {diff.article_id} {diff.label}: {len(diff.added)} added, "
+            f"{len(diff.removed)} removed, {len(diff.changed)} changed"
+        )
+        for event in diff.added:
+            click.echo(f"  + {describe(event)}")
+        for version in diff.removed:
+            click.echo(f"  - {describe(version.event)}")
+        for change in diff.changed:
+            click.echo(
+                f"  ~ {describe(change.old)} -> {describe(change.new)} "
+                f"[{', '.join(change.fields)}]"
+            )
+
+    result = reextract(
+        pipeline, window=window, apply=apply, now=clock.now(), stop=stop, on_article=show
+    )
+    verb = "changed" if apply else "would change (run again with --apply to store)"
+    click.echo(f"Re-extracted {result.articles} articles; {len(result.diffs)} {verb}.")

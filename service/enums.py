@@ -26,3 +26,14 @@ class DeliveryStatus(enum.StrEnum):
     DELIVERED = "delivered"  # the subscriber answered 2xx
     FAILED = "failed"  # the last attempt failed; another is scheduled
     DEAD = "dead"  # attempts exhausted; no further tries
+
+
+class BackfillItemStatus(enum.StrEnum):
+    """What ``service backfill`` did with one item (a URL or a file) of a run."""
+
+    STORED = "stored"  # stored through the pipeline
+    DUPLICATE = "duplicate"  # the pipeline recognised it (ingest said anything but stored)
+    KNOWN = "known"  # already in the database before this run (same URL or same text)
+    EMPTY = "empty"  # no article text
+    OUT_OF_RANGE = "out_of_range"  # published outside --since/--until
+    FAILED = "failed"  # fetch or extraction failed; retried on the next run

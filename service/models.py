@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from service.enums import ArticleOrigin, DeliveryStatus
+from service.enums import ArticleOrigin, BackfillItemStatus, DeliveryStatus
 from service.events import Affiliation, DatePrecision, EventType, Precision
 
 NAMING_CONVENTION = {
@@ -219,10 +219,48 @@ class Delivery(Base):
     delivered_at: Mapped[datetime | None]
 
 
+class BackfillRun(Base):
+    """One ``service backfill`` source with its options; running it again resumes it."""
+
+    __tablename__ = "backfill_runs"
+
+    id: Mapped[intpk]
+    # sha256 of the source kind, the source and the options
+    run_key: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    source_kind: Mapped[str] = mapped_column(sa.String(32))  # feed, sitemap, urls, dir
+    source: Mapped[str]
+    options: Mapped[dict[str, str | None]] = mapped_column(JSONType)
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]  # the last run that went through every item
+    created_at: Mapped[datetime_now]
+
+
+class BackfillItem(Base):
+    """What a backfill run did with one item; failed items are tried again on the next run."""
+
+    __tablename__ = "backfill_items"
+    __table_args__ = (sa.UniqueConstraint("run_id", "item_key"),)
+
+    id: Mapped[intpk]
+    run_id: Mapped[int] = mapped_column(sa.ForeignKey("backfill_runs.id", ondelete="CASCADE"))
+    item_key: Mapped[str] = mapped_column(sa.String(64))  # sha256 of the item's identity
+    item: Mapped[str]  # the URL or file, for people
+    status: Mapped[BackfillItemStatus]
+    article_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("articles.id", ondelete="SET NULL"), index=True
+    )
+    events: Mapped[int_zero]
+    error: Mapped[str | None]
+    updated_at: Mapped[datetime]
+
+
 target_metadata = Base.metadata
 
 __all__ = [
     "Article",
+    "BackfillItem",
+    "BackfillRun",
     "Base",
     "Delivery",
     "Event",

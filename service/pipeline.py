@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -228,6 +228,10 @@ class Pipeline:
         """Finish the entry in hand, record the poll, start nothing new."""
         self._stop.set()
 
+    def transaction(self) -> AbstractContextManager[Session]:
+        """One transaction that takes turns with the pipeline's own (on SQLite)."""
+        return self._transaction()
+
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
@@ -423,7 +427,7 @@ class Pipeline:
         else:
             text, title, origin = entry.text, entry.title, ArticleOrigin.ENTRY_FALLBACK
             page_date = None
-        published, estimated = self._publication(entry.published, page_date, now)
+        published, estimated = self.publication(entry.published, page_date, now)
         result = self.ingest(
             Report(
                 text=text,
@@ -446,30 +450,24 @@ class Pipeline:
         )
 
     def ingest(
-        self, report: Report, *, now: datetime, log_extra: dict[str, str] | None = None
+        self,
+        report: Report,
+        *,
+        now: datetime,
+        log_extra: dict[str, str] | None = None,
+        alert: bool = True,
     ) -> IngestResult:
         """Rules, then the article and its events in one transaction.
 
         Every way in (feed entries, ``service backfill``) ends here, so a report is
-        treated the same whichever way it came.
+        treated the same whichever way it came.  ``alert``: enqueue alerts for the
+        new events (``service backfill`` passes False unless ``--alert``).
         """
         extra = log_extra if log_extra is not None else {"url": report.url or "-"}
         if not report.text.strip():
             log.warning("Report has no text to store", extra=extra)
             return IngestResult(status=IngestStatus.EMPTY)
-        doc = Document(
-            text=report.text,
-            published=(report.published or now).date(),
-            outlet=report.outlet,
-            url=report.url,
-            published_is_estimate=report.published_is_estimate,
-            title=report.title,
-        )
-        try:
-            events = self.rules.extract(doc)
-        except Exception:  # a rule bug must not lose the article
-            log.error("Rules failed on an article", exc_info=True, extra=extra)
-            events = []
+        events = self.events_for(report, now=now, log_extra=extra)
         new_article = store.NewArticle(
             text=report.text,
             content_hash=content_hash(report.text),
@@ -498,14 +496,43 @@ class Pipeline:
         )
         return IngestResult(status=IngestStatus.STORED, article_id=article_id, events=len(events))
 
+    def events_for(
+        self, report: Report, *, now: datetime, log_extra: dict[str, str] | None = None
+    ) -> list[Event]:
+        """The rules' events for a report, as ``ingest`` stores them (a rule bug: none)."""
+        doc = Document(
+            text=report.text,
+            published=(report.published or now).date(),
+            outlet=report.outlet,
+            url=report.url,
+            published_is_estimate=report.published_is_estimate,
+            title=report.title,
+        )
+        try:
+            return self.rules.extract(doc)
+        except Exception:  # a rule bug must not lose the article
+            extra = log_extra if log_extra is not None else {"url": report.url or "-"}
+            log.error("Rules failed on an article", exc_info=True, extra=extra)
+            return []
+
+    def fetch_article(self, url: str) -> ExtractedArticle | None:
+        """Fetch an article page through the guards and extract it in the sandbox.
+
+        None when the page has no article text; ``FetchError``/``ExtractError`` otherwise.
+        """
+        page = self.fetcher.fetch(url, accept=HTML_ACCEPT)
+        return self.extract_page(page.body, page.final_url)
+
+    def extract_page(self, body: bytes, url: str | None) -> ExtractedArticle | None:
+        """Article text of an HTML page, extracted in the sandbox (``ExtractError``)."""
+        article: ExtractedArticle | None = self.sandbox.call("extract", body, url)
+        return article
+
     def _article(self, entry: ParsedEntry, extra: dict[str, str]) -> ExtractedArticle | None:
         if not entry.link:
             return None
         try:
-            page = self.fetcher.fetch(entry.link, accept=HTML_ACCEPT)
-            article: ExtractedArticle | None = self.sandbox.call(
-                "extract", page.body, page.final_url
-            )
+            article = self.fetch_article(entry.link)
         except (FetchError, ExtractError) as exc:
             log.info(
                 "Article page unusable; using the entry text",
@@ -519,7 +546,7 @@ class Pipeline:
             log.info("Article page has no article text; using the entry text", extra=extra)
         return article
 
-    def _publication(
+    def publication(
         self, feed_date: datetime | None, page_date: date | None, now: datetime
     ) -> tuple[datetime | None, bool]:
         """The publication time and whether it is an estimate.

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service import models
 from service.config import FeedSettings
-from service.enums import ArticleOrigin
+from service.enums import ArticleOrigin, BackfillItemStatus
 from service.errors import StoreError
 from service.events import (
     Actor,
@@ -377,6 +377,16 @@ def find_seed_by_hash(session: Session, content_hash: str) -> int | None:
     )
 
 
+def find_article_by_hash(session: Session, content_hash: str) -> int | None:
+    """The id of any article (seed or not) with this content hash, if one is stored."""
+    return session.scalar(
+        sa.select(models.Article.id)
+        .where(models.Article.content_hash == content_hash)
+        .order_by(models.Article.id)
+        .limit(1)
+    )
+
+
 def count_articles(session: Session, *, seeds_only: bool = False) -> int:
     query = sa.select(sa.func.count()).select_from(models.Article)
     if seeds_only:
@@ -701,3 +711,274 @@ def release_claim(session: Session, feed_id: int, *, due: datetime) -> None:
         )
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot release feed {feed_id}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------
+# Backfill: runs and their items (resumable), and re-extraction of stored articles
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillRunState:
+    """A backfill run opened for work: the item keys already settled by earlier runs."""
+
+    id: int
+    done: frozenset[str]
+    resumed: bool  # an earlier run with the same source and options exists
+    finished_before: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class BackfillItemRecord:
+    item_key: str
+    item: str
+    status: BackfillItemStatus
+    article_id: int | None = None
+    events: int = 0
+    error: str | None = None
+
+
+def open_backfill_run(
+    session: Session,
+    *,
+    run_key: str,
+    source_kind: str,
+    source: str,
+    options: dict[str, str | None],
+    now: datetime,
+) -> BackfillRunState:
+    """The run for ``run_key`` (created on first use) and its settled items.
+
+    Failed items are not settled: the next run tries them again.
+    """
+    try:
+        row = session.scalar(
+            sa.select(models.BackfillRun).where(models.BackfillRun.run_key == run_key)
+        )
+        resumed = row is not None
+        if row is None:
+            row = models.BackfillRun(
+                run_key=run_key,
+                source_kind=source_kind,
+                source=source,
+                options=options,
+                started_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+        else:
+            row.updated_at = now
+        session.flush()
+        done = frozenset(
+            session.scalars(
+                sa.select(models.BackfillItem.item_key).where(
+                    models.BackfillItem.run_id == row.id,
+                    models.BackfillItem.status != BackfillItemStatus.FAILED,
+                )
+            )
+        )
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open backfill run of {source}: {exc}") from exc
+    return BackfillRunState(
+        id=row.id, done=done, resumed=resumed, finished_before=row.finished_at
+    )
+
+
+def record_backfill_item(
+    session: Session, run_id: int, record: BackfillItemRecord, *, now: datetime
+) -> None:
+    """Write (or overwrite) what a run did with one item."""
+    try:
+        row = session.scalar(
+            sa.select(models.BackfillItem).where(
+                models.BackfillItem.run_id == run_id,
+                models.BackfillItem.item_key == record.item_key,
+            )
+        )
+        if row is None:
+            row = models.BackfillItem(run_id=run_id, item_key=record.item_key)
+            session.add(row)
+        row.item = record.item
+        row.status = record.status
+        row.article_id = record.article_id
+        row.events = record.events
+        row.error = record.error
+        row.updated_at = now
+        session.flush()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot record backfill item {record.item}: {exc}") from exc
+
+
+def finish_backfill_run(session: Session, run_id: int, *, now: datetime) -> None:
+    """Mark a run as having gone through every item (failures included)."""
+    session.execute(
+        sa.update(models.BackfillRun)
+        .where(models.BackfillRun.id == run_id)
+        .values(finished_at=now, updated_at=now)
+    )
+
+
+def backfill_item_statuses(session: Session, run_id: int) -> dict[str, BackfillItemStatus]:
+    """Item (URL or file) → status, for one run."""
+    return {
+        item: BackfillItemStatus(status)
+        for item, status in session.execute(
+            sa.select(models.BackfillItem.item, models.BackfillItem.status).where(
+                models.BackfillItem.run_id == run_id
+            )
+        )
+    }
+
+
+def reextract_candidates(
+    session: Session, *, since: datetime | None = None, until: datetime | None = None
+) -> list[int]:
+    """Ids of stored articles the rules can be run over again: not seeds, not duplicates.
+
+    ``since``/``until`` bound the publication time (articles without one are included).
+    """
+    query = sa.select(models.Article.id).where(
+        models.Article.is_seed.is_(False), models.Article.duplicate_of.is_(None)
+    )
+    if since is not None:
+        query = query.where(
+            sa.or_(models.Article.published.is_(None), models.Article.published >= since)
+        )
+    if until is not None:
+        query = query.where(
+            sa.or_(models.Article.published.is_(None), models.Article.published < until)
+        )
+    return list(session.scalars(query.order_by(models.Article.id)))
+
+
+@dataclass(frozen=True, slots=True)
+class LinkedEvent:
+    """A stored event as one of its articles reports it (that article's evidence span)."""
+
+    event_id: int
+    event: Event
+    evidence_start: int
+    evidence_end: int
+    articles: int  # how many articles report it
+
+
+def article_events(session: Session, article_id: int) -> list[LinkedEvent]:
+    """The events linked to an article, in event order."""
+    links = list(
+        session.execute(
+            sa.select(
+                models.EventArticle.event_id,
+                models.EventArticle.evidence_start,
+                models.EventArticle.evidence_end,
+            )
+            .where(models.EventArticle.article_id == article_id)
+            .order_by(models.EventArticle.event_id)
+        )
+    )
+    if not links:
+        return []
+    ids = [event_id for event_id, _start, _end in links]
+    rows = {
+        row.id: row
+        for row in session.scalars(sa.select(models.Event).where(models.Event.id.in_(ids)))
+    }
+    counts: dict[int, int] = {
+        event_id: count
+        for event_id, count in session.execute(
+            sa.select(models.EventArticle.event_id, sa.func.count())
+            .where(models.EventArticle.event_id.in_(ids))
+            .group_by(models.EventArticle.event_id)
+        )
+    }
+    return [
+        LinkedEvent(
+            event_id=event_id,
+            event=_event_value(rows[event_id]),
+            evidence_start=start,
+            evidence_end=end,
+            articles=counts.get(event_id, 1),
+        )
+        for event_id, start, end in links
+    ]
+
+
+def apply_event_diff(
+    session: Session,
+    article_id: int,
+    *,
+    removed: Sequence[int],
+    changed: Sequence[tuple[int, Event]],
+    added: Sequence[Event],
+    now: datetime,
+) -> None:
+    """Make an article's events what the current rules say, inside the caller's transaction.
+
+    ``removed``: the article is unlinked; the event is deleted when no article is left,
+    else its ``sources_count`` drops by one.  ``changed``: an event only this article
+    reports is updated in place (same id); one other articles report too is left to
+    them (unlinked as above) and the new version stored as a new event.  ``added``:
+    stored as the pipeline stores events.
+    """
+    try:
+        with session.begin_nested():
+            extra: list[Event] = list(added)
+            for event_id, event in changed:
+                others = session.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(models.EventArticle)
+                    .where(
+                        models.EventArticle.event_id == event_id,
+                        models.EventArticle.article_id != article_id,
+                    )
+                )
+                if others:
+                    _unlink(session, event_id, article_id)
+                    extra.append(event)
+                    continue
+                row = session.get(models.Event, event_id)
+                if row is None:
+                    raise StoreError(f"cannot update event {event_id}: no such event")
+                fresh = _event_row(event, now)
+                for column in models.Event.__table__.columns:
+                    if column.key not in ("id", "created_at", "sources_count"):
+                        setattr(row, column.key, getattr(fresh, column.key))
+                session.execute(
+                    sa.update(models.EventArticle)
+                    .where(
+                        models.EventArticle.event_id == event_id,
+                        models.EventArticle.article_id == article_id,
+                    )
+                    .values(evidence_start=event.evidence.start, evidence_end=event.evidence.end)
+                )
+            for event_id in removed:
+                _unlink(session, event_id, article_id)
+            session.flush()
+            if extra:
+                store_events(session, article_id, extra, now=now)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot update the events of article {article_id}: {exc}") from exc
+
+
+def _unlink(session: Session, event_id: int, article_id: int) -> None:
+    session.execute(
+        sa.delete(models.EventArticle).where(
+            models.EventArticle.event_id == event_id,
+            models.EventArticle.article_id == article_id,
+        )
+    )
+    left = session.scalar(
+        sa.select(sa.func.count())
+        .select_from(models.EventArticle)
+        .where(models.EventArticle.event_id == event_id)
+    )
+    if left:
+        session.execute(
+            sa.update(models.Event)
+            .where(models.Event.id == event_id)
+            .values(
+                sources_count=sa.case(
+                    (models.Event.sources_count > 1, models.Event.sources_count - 1), else_=1
+                )
+            )
+        )
+    else:
+        session.execute(sa.delete(models.Event).where(models.Event.id == event_id))

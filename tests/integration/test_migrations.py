@@ -16,7 +16,15 @@ from service.errors import StoreError
 from service.models import target_metadata
 from tests.backends import BACKENDS
 
-TABLES = {"feeds", "articles", "events", "event_articles", "deliveries"}
+TABLES = {
+    "feeds",
+    "articles",
+    "events",
+    "event_articles",
+    "deliveries",
+    "backfill_runs",
+    "backfill_items",
+}
 
 
 def test_single_head() -> None:
