@@ -25,4 +25,15 @@ class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"  # waiting for its first or next attempt
     DELIVERED = "delivered"  # the subscriber answered 2xx
     FAILED = "failed"  # the last attempt failed; another is scheduled
-    DEAD = "dead"  # attempts exhausted; no further tries
+    DEAD = "dead"  # the dead letter: refused (4xx, 410) or attempts exhausted; no further tries
+
+
+class AlertKind(enum.StrEnum):
+    """What a webhook delivery announces; the payload ``type`` is ``event.<kind>``."""
+
+    CREATED = "created"  # a new event (or one that now passes the subscriber's filters)
+    CORROBORATED = "corroborated"  # another report confirms an event already sent
+
+    @property
+    def payload_type(self) -> str:
+        return f"event.{self.value}"
