@@ -818,15 +818,16 @@ def enqueue_deliveries(
             subject = alert_subject(session, event_id)
             if subject is None:
                 raise StoreError(f"cannot queue alerts: no event with id {event_id}")
-            existing = set(
-                session.execute(
+            existing: set[tuple[str, AlertKind, int]] = {
+                (subscriber, sent_kind, count)
+                for subscriber, sent_kind, count in session.execute(
                     sa.select(
                         models.Delivery.subscriber,
                         models.Delivery.kind,
                         models.Delivery.sources_count,
                     ).where(models.Delivery.event_id == event_id)
-                ).tuples()
-            )
+                )
+            }
             alerted = {sub for sub, sent_kind, _ in existing if sent_kind is AlertKind.CREATED}
             for sub in active:
                 reason = filters.why_not(sub.filters, subject.event, subject.sources_count)

@@ -219,7 +219,8 @@ BAD_FILES = [
     ("invalid-toml", "[http\n", GOOD_FEED, "service", "not valid TOML", "line 1"),
     (
         "webhook-bad-url",
-        '[[webhooks]]\nname = "a"\nurl = "ftp://x"\nsecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n',
+        '[[webhooks]]\nname = "a"\nurl = "ftp://x"\n'
+        'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n',
         GOOD_FEED,
         "service",
         "webhooks[0].url",
@@ -235,7 +236,8 @@ BAD_FILES = [
     ),
     (
         "webhook-unknown-type",
-        '[[webhooks]]\nname = "a"\nurl = "https://x.org"\nsecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n'
+        '[[webhooks]]\nname = "a"\nurl = "https://x.org"\n'
+        'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n'
         '[webhooks.filters]\ntypes = ["parade"]\n',
         GOOD_FEED,
         "service",
