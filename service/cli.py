@@ -366,6 +366,18 @@ def alerts_replay(app: App, delivery_id: int | None, since: datetime | None) -> 
     click.echo(f"{count} deliveries queued again; the daemon sends them on its next tick.")
 
 
+@alerts.command("enable")
+@click.argument("name")
+@pass_app
+def alerts_enable(app: App, name: str) -> None:
+    """Send to subscriber NAME again after a 410 Gone disabled it."""
+    if name not in {hook.name for hook in app.settings.webhooks}:
+        raise click.UsageError(f"no [[webhooks]] subscriber named {name!r}")
+    with app.session() as session:
+        enabled = store.enable_subscription(session, name)
+    click.echo(f"{name}: enabled." if enabled else f"{name}: was not disabled.")
+
+
 @alerts.command("test")
 @click.argument("name")
 @pass_app

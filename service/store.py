@@ -929,20 +929,27 @@ def record_attempt(
     next_attempt_at: datetime | None,
     now: datetime,
 ) -> None:
-    """Write one attempt's outcome to the delivery row."""
-    row = session.get(models.Delivery, delivery_id)
-    if row is None:
-        raise StoreError(f"cannot record attempt: no delivery with id {delivery_id}")
-    row.status = status
-    row.last_status = http_status
-    row.last_error = error
-    row.next_attempt_at = next_attempt_at
+    """Write one attempt's outcome to the delivery row.
+
+    One UPDATE and no read before it: on SQLite a transaction that starts with a
+    write waits for the lock (busy timeout) instead of failing on an upgrade.
+    """
+    values: dict[str, Any] = {
+        "status": status,
+        "last_status": http_status,
+        "last_error": error,
+        "next_attempt_at": next_attempt_at,
+    }
     if status is DeliveryStatus.DELIVERED:
-        row.delivered_at = now
+        values["delivered_at"] = now
     try:
-        session.flush()
+        result = session.execute(
+            sa.update(models.Delivery).where(models.Delivery.id == delivery_id).values(**values)
+        )
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot record attempt of delivery {delivery_id}: {exc}") from exc
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise StoreError(f"cannot record attempt: no delivery with id {delivery_id}")
 
 
 def release_delivery(session: Session, delivery_id: int, *, due: datetime) -> None:

@@ -103,6 +103,12 @@ class Deliverer:
         self.fetcher = fetcher
         self.policy = policy or RetryPolicy.from_settings(settings.alerts)
         self._hooks = {hook.name: hook for hook in settings.webhooks}
+        if db_lock is None:
+            # SQLite: this process's transactions take turns (see Pipeline); share the
+            # pipeline's lock when there is one.
+            bind = session_factory.kw.get("bind")
+            dialect = getattr(getattr(bind, "dialect", None), "name", "")
+            db_lock = threading.Lock() if dialect == "sqlite" else None
         self._db_lock = db_lock
         self._now = now
         self._rand = rand

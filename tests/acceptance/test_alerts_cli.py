@@ -166,3 +166,19 @@ def test_alerts_list_replay_and_test(tmp_path: Path, outlet: Outlet) -> None:
         assert result.exit_code == 2 and "analysts" in result.output
         result = CliRunner().invoke(main, ["--config", str(config), "alerts", "replay"])
         assert result.exit_code == 2
+
+        # A 410 disables the subscriber; `alerts enable` brings it back.
+        answers[0] = 410
+        invoke("--config", str(config), "alerts", "replay", str(states[0].id))
+        invoke("run", "--config", str(config), "--once")
+        assert "Subscriber analysts disabled" in invoke("--config", str(config), "alerts", "list")
+        answers[0] = 204
+        invoke("--config", str(config), "alerts", "replay", str(states[0].id))
+        invoke("run", "--config", str(config), "--once")
+        replayed = {d.id: d for d in deliveries(tmp_path)}[states[0].id]
+        assert replayed.status is DeliveryStatus.PENDING  # not sent: disabled
+        assert "analysts: enabled." in invoke(
+            "--config", str(config), "alerts", "enable", "analysts"
+        )
+        invoke("run", "--config", str(config), "--once")
+        assert {s.status for s in deliveries(tmp_path)} == {DeliveryStatus.DELIVERED}
