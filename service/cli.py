@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -280,6 +280,133 @@ def _duration(seconds: int) -> str:
     if seconds % 60 == 0:
         return f"{seconds // 60}m"
     return f"{seconds}s"
+
+
+# --------------------------------------------------------------------------- alerts
+
+
+@main.group(cls=ServiceGroup)
+def alerts() -> None:
+    """Webhook alerts: the delivery outbox, replays, a test message."""
+
+
+@alerts.command("list")
+@click.option("--failed", is_flag=True, help="Only failed (retrying) and dead deliveries.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="Newest N deliveries; 0 for all.",
+)
+@pass_app
+def alerts_list(app: App, failed: bool, limit: int) -> None:
+    """Show webhook deliveries, newest first, and any subscriber disabled by a 410."""
+    with app.session() as session:
+        deliveries = store.list_deliveries(session, failed_only=failed, limit=limit or None)
+        subscriptions = store.list_subscriptions(session)
+    console = Console()
+    for sub in subscriptions:
+        if sub.disabled_at is not None:
+            console.print(
+                f"Subscriber {sub.name} disabled since {_when(sub.disabled_at, '?')} "
+                f"({sub.disabled_reason}); URL {sub.url}",
+                markup=False,
+                highlight=False,
+            )
+    if not deliveries:
+        console.print("No failed deliveries." if failed else "No deliveries yet.")
+        return
+    table = Table(title="Webhook deliveries (newest first)")
+    columns = ("ID", "Subscriber", "Alert", "Event", "Status", "Attempts", "Last", "Next attempt")
+    for column in (*columns, "Webhook id", "Created"):
+        table.add_column(column, overflow="fold")
+    for item in deliveries:
+        last = "" if item.last_status is None else str(item.last_status)
+        if item.last_error:
+            last = f"{last} {item.last_error}".strip()
+        pending = item.status.value in ("pending", "failed")
+        table.add_row(
+            str(item.id),
+            item.subscriber,
+            f"event.{item.kind.value}",
+            str(item.event_id),
+            item.status.value,
+            str(item.attempts),
+            last or "-",
+            _when(item.next_attempt_at, "-") if pending else "-",
+            item.webhook_id,
+            _when(item.created_at, "?"),
+        )
+    console.print(table)
+
+
+@alerts.command("replay")
+@click.argument("delivery_id", required=False, type=int)
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]),
+    help="Every delivery created since this date (UTC).",
+)
+@pass_app
+def alerts_replay(app: App, delivery_id: int | None, since: datetime | None) -> None:
+    """Send deliveries again: one by ID (from `alerts list`), or all since a date.
+
+    The daemon sends them on its next delivery tick, with the same body and
+    webhook-id as before, so receivers that already have them drop the repeat.
+    """
+    if (delivery_id is None) == (since is None):
+        raise click.UsageError("give a delivery ID or --since DATE (one of them)")
+    since_utc = since.replace(tzinfo=UTC) if since is not None else None
+    with app.session() as session:
+        if delivery_id is not None and not store.delivery_exists(session, delivery_id):
+            raise click.UsageError(f"no delivery with ID {delivery_id} (see `alerts list`)")
+        count = store.replay_deliveries(
+            session, now=clock.now(), delivery_id=delivery_id, since=since_utc
+        )
+    click.echo(f"{count} deliveries queued again; the daemon sends them on its next tick.")
+
+
+@alerts.command("enable")
+@click.argument("name")
+@pass_app
+def alerts_enable(app: App, name: str) -> None:
+    """Send to subscriber NAME again after a 410 Gone disabled it."""
+    if name not in {hook.name for hook in app.settings.webhooks}:
+        raise click.UsageError(f"no [[webhooks]] subscriber named {name!r}")
+    with app.session() as session:
+        enabled = store.enable_subscription(session, name)
+    click.echo(f"{name}: enabled." if enabled else f"{name}: was not disabled.")
+
+
+@alerts.command("test")
+@click.argument("name")
+@pass_app
+def alerts_test(app: App, name: str) -> None:
+    """Send a sample signed alert (type webhook.test) to subscriber NAME now."""
+    from service.alerts.delivery import send_test
+    from service.fetch import Fetcher
+    from service.pipeline import build_client, fetch_limits
+
+    settings = app.settings
+    hooks = {hook.name: hook for hook in settings.webhooks}
+    if name not in hooks:
+        known = ", ".join(hooks) or "none configured"
+        raise click.UsageError(f"no [[webhooks]] subscriber named {name!r} ({known})")
+    hook = hooks[name]
+    with build_client() as client:
+        fetcher = Fetcher(client, fetch_limits(settings.http))
+        webhook_id, result = send_test(
+            fetcher, hook, timeout=settings.alerts.timeout_seconds, now=clock.now()
+        )
+    if result.ok:
+        click.echo(
+            f"{name}: HTTP {result.status} in {result.duration_ms} ms; webhook-id {webhook_id}"
+        )
+        return
+    problem = result.error or f"HTTP {result.status}"
+    click.echo(f"error: {name}: {hook.url}: {problem}; webhook-id {webhook_id}", err=True)
+    sys.exit(1)
 
 
 # --------------------------------------------------------------------------- rules

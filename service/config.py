@@ -17,7 +17,10 @@ the offending value. The README documents every key; a test keeps the two in ste
 
 from __future__ import annotations
 
+import base64
+import binascii
 import difflib
+import enum
 import os
 import re
 import tomllib
@@ -67,25 +70,68 @@ class SchedulerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """The webhook delivery worker: how often it looks, how long an attempt may take,
+    and the retry schedule (``service.alerts.retry``)."""
+
+    tick_seconds: float = 5.0
+    timeout_seconds: float = 15.0
+    lease_seconds: float = 60.0
+    workers: int = 4
+    retry_base_seconds: float = 60.0
+    retry_ceiling_seconds: float = 8 * 3600.0
+    max_attempts: int = 9
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A circle on the map: events located within ``radius_km`` of the point."""
+
+    lat: float
+    lon: float
+    radius_km: float
+
+
+@dataclass(frozen=True, slots=True)
 class WebhookFilters:
-    """Which events a subscriber receives; an empty tuple means "any"."""
+    """Which events a subscriber receives; an empty tuple means "any".
+
+    ``places`` and ``area`` together: the event's location must be one of the
+    places or inside the area (either will do).
+    """
 
     in_region_only: bool = True
     movement_only: bool = True
     types: tuple[EventType, ...] = ()
     affiliations: tuple[Affiliation, ...] = ()
+    places: tuple[str, ...] = ()
+    area: Area | None = None
+    min_sources: int = 1
+    include_hedged: bool = False
+
+
+class WebhookFormat(enum.StrEnum):
+    JSON = "json"  # the Standard Webhooks JSON payload
+    SLACK = "slack"  # a Slack-compatible message ({"text": ...})
 
 
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
     name: str
     url: str
-    secret: str
-    filters: WebhookFilters
+    # The current signing secret first, then the ones still accepted during a rotation.
+    secrets: tuple[str, ...]
+    filters: WebhookFilters = WebhookFilters()
+    format: WebhookFormat = WebhookFormat.JSON
+    corroborated: bool = False
+
+    @property
+    def secret(self) -> str:
+        return self.secrets[0]
 
     def __repr__(self) -> str:
-        # Keep the signing secret out of logs and tracebacks.
-        return f"WebhookSettings(name={self.name!r}, url={self.url!r}, secret='***')"
+        # Keep the signing secrets out of logs and tracebacks.
+        return f"WebhookSettings(name={self.name!r}, url={self.url!r}, secrets='***')"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +151,7 @@ class Settings:
     scheduler: SchedulerSettings
     webhooks: tuple[WebhookSettings, ...]
     feeds: tuple[FeedSettings, ...]
+    alerts: AlertSettings = AlertSettings()
 
 
 # ---------------------------------------------------------------------------
@@ -158,8 +205,41 @@ def _database_url(value: Any) -> str | None:
     return None
 
 
+SECRET_PREFIX = "whsec_"
+
+
 def _secret(value: Any) -> str | None:
-    return None if len(value) >= 16 else "must be at least 16 characters"
+    """A Standard Webhooks secret: ``whsec_`` and the base64 of 24 to 64 random bytes."""
+    if not value.startswith(SECRET_PREFIX):
+        return f"must start with {SECRET_PREFIX!r} followed by base64 (24 to 64 bytes)"
+    try:
+        key = base64.b64decode(value[len(SECRET_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        return f"must be {SECRET_PREFIX!r} followed by valid base64"
+    if not 24 <= len(key) <= 64:
+        return f"must encode 24 to 64 bytes after {SECRET_PREFIX!r}, got {len(key)}"
+    return None
+
+
+def _secrets(value: Any) -> str | None:
+    for item in value:
+        problem = _secret(item)
+        if problem is not None:
+            return problem
+    return None
+
+
+def _choice(allowed: list[str]) -> Check:
+    def check(value: Any) -> str | None:
+        if value in allowed:
+            return None
+        return f"expected one of: {', '.join(allowed)}"
+
+    return check
+
+
+def _non_empty_items(value: Any) -> str | None:
+    return "must not contain empty names" if any(not item.strip() for item in value) else None
 
 
 def _one_of(allowed: list[str]) -> Check:
@@ -235,13 +315,58 @@ SERVICE_OPTIONS: Mapping[str, Option] = {
         "integer", 30, _between(1, 3600), "How often the daemon looks for due feeds."
     ),
     "scheduler.workers": Option("integer", 4, _between(1, 64), "Feeds polled in parallel."),
+    "alerts.tick_seconds": Option(
+        "number", 5.0, _between(0.1, 3600), "How often the daemon looks for due webhook deliveries."
+    ),
+    "alerts.timeout_seconds": Option(
+        "number", 15.0, _between(0.5, 120), "Time allowed for one webhook attempt."
+    ),
+    "alerts.lease_seconds": Option(
+        "number",
+        60.0,
+        _between(1, 3600),
+        "A claimed delivery is not claimed again before this (more than timeout_seconds).",
+    ),
+    "alerts.workers": Option("integer", 4, _between(1, 32), "Webhook attempts in parallel."),
+    "alerts.retry_base_seconds": Option(
+        "number", 60.0, _between(0.1, 3600), "Wait after the first failed attempt."
+    ),
+    "alerts.retry_ceiling_seconds": Option(
+        "number", 8 * 3600.0, _between(1, 86400), "Longest wait between two attempts."
+    ),
+    "alerts.max_attempts": Option(
+        "integer", 9, _between(1, 30), "Attempts before a delivery goes to the dead letter."
+    ),
 }
 
 WEBHOOK_OPTIONS: Mapping[str, Option] = {
     "name": Option("string", REQUIRED, _name, "Subscriber name, unique; used in the outbox."),
     "url": Option("string", REQUIRED, _http_url, "Where events are POSTed."),
     "secret": Option(
-        "string", REQUIRED, _secret, "HMAC-SHA256 signing key (16+ characters).", secret=True
+        "string",
+        REQUIRED,
+        _secret,
+        "Signing secret: whsec_ and the base64 of 24-64 random bytes.",
+        secret=True,
+    ),
+    "previous_secrets": Option(
+        "list of strings",
+        [],
+        _secrets,
+        "Secrets still signed with during a key rotation (one signature each).",
+        secret=True,
+    ),
+    "format": Option(
+        "string",
+        "json",
+        _choice([f.value for f in WebhookFormat]),
+        "json (Standard Webhooks payload) or slack (Slack-compatible message).",
+    ),
+    "corroborated": Option(
+        "boolean",
+        False,
+        None,
+        "Also send event.corroborated when another report confirms an event already sent.",
     ),
     "filters.in_region_only": Option(
         "boolean", True, None, "Only events located in Deir Ezzor province."
@@ -260,6 +385,27 @@ WEBHOOK_OPTIONS: Mapping[str, Option] = {
         [],
         _one_of([a.value for a in Affiliation]),
         "Only events whose actor has one of these affiliations (empty: all).",
+    ),
+    "filters.places": Option(
+        "list of strings",
+        [],
+        _non_empty_items,
+        "Only events at these places (gazetteer names, any case; empty: anywhere).",
+    ),
+    "filters.near_lat": Option(
+        "number", None, _between(-90, 90), "Latitude of the centre of a radius filter."
+    ),
+    "filters.near_lon": Option(
+        "number", None, _between(-180, 180), "Longitude of the centre of a radius filter."
+    ),
+    "filters.radius_km": Option(
+        "number", None, _between(0.1, 1000), "Only events within this distance of near_lat/lon."
+    ),
+    "filters.min_sources": Option(
+        "integer", 1, _between(1, 100), "Only events reported by at least this many reports."
+    ),
+    "filters.include_hedged": Option(
+        "boolean", False, None, "Also events the report hedges (reportedly, unconfirmed)."
     ),
 }
 
@@ -339,9 +485,7 @@ def _flatten(
         else:
             hint = difflib.get_close_matches(full, list(options), n=1)
             suffix = f"; did you mean {hint[0]!r}?" if hint else ""
-            raise ConfigError(
-                path, shown + full, f"unknown key (value {_show(value)}){suffix}"
-            )
+            raise ConfigError(path, shown + full, f"unknown key (value {_show(value)}){suffix}")
     return flat
 
 
@@ -419,16 +563,37 @@ def _parse_webhooks(raw: list[dict[str, Any]], path: str) -> tuple[WebhookSettin
             WebhookSettings(
                 name=v["name"],
                 url=v["url"],
-                secret=v["secret"],
+                secrets=(v["secret"], *v["previous_secrets"]),
                 filters=WebhookFilters(
                     in_region_only=v["filters.in_region_only"],
                     movement_only=v["filters.movement_only"],
                     types=tuple(EventType(t) for t in v["filters.types"]),
                     affiliations=tuple(Affiliation(a) for a in v["filters.affiliations"]),
+                    places=tuple(p.strip() for p in v["filters.places"]),
+                    area=_area(v, path, shown),
+                    min_sources=v["filters.min_sources"],
+                    include_hedged=v["filters.include_hedged"],
                 ),
+                format=WebhookFormat(v["format"]),
+                corroborated=v["corroborated"],
             )
         )
     return tuple(hooks)
+
+
+def _area(v: Mapping[str, Any], path: str, shown: str) -> Area | None:
+    keys = ("filters.near_lat", "filters.near_lon", "filters.radius_km")
+    given = [key for key in keys if v[key] is not None]
+    if not given:
+        return None
+    if len(given) != len(keys):
+        missing = next(key for key in keys if v[key] is None)
+        raise ConfigError(
+            path, shown + missing, f"required with {', '.join(given)} (a radius filter needs all 3)"
+        )
+    return Area(
+        lat=v["filters.near_lat"], lon=v["filters.near_lon"], radius_km=v["filters.radius_km"]
+    )
 
 
 def _parse_feeds(path: Path) -> tuple[FeedSettings, ...]:
@@ -499,6 +664,13 @@ def load_settings(
             raise ConfigError(ENVIRONMENT, ENV_DATABASE_URL, f"{problem}, got {_show(env_url)}")
         database_url = env_url
 
+    if v["alerts.lease_seconds"] <= v["alerts.timeout_seconds"]:
+        raise ConfigError(
+            shown,
+            "alerts.lease_seconds",
+            f"must be more than alerts.timeout_seconds ({v['alerts.timeout_seconds']:g}), "
+            f"got {v['alerts.lease_seconds']:g}",
+        )
     feeds_path = path.parent / v["feeds_file"]
     return Settings(
         config_path=path,
@@ -518,4 +690,13 @@ def load_settings(
         ),
         webhooks=webhooks,
         feeds=_parse_feeds(feeds_path),
+        alerts=AlertSettings(
+            tick_seconds=v["alerts.tick_seconds"],
+            timeout_seconds=v["alerts.timeout_seconds"],
+            lease_seconds=v["alerts.lease_seconds"],
+            workers=v["alerts.workers"],
+            retry_base_seconds=v["alerts.retry_base_seconds"],
+            retry_ceiling_seconds=v["alerts.retry_ceiling_seconds"],
+            max_attempts=v["alerts.max_attempts"],
+        ),
     )

@@ -37,3 +37,15 @@ class BackfillItemStatus(enum.StrEnum):
     EMPTY = "empty"  # no article text
     OUT_OF_RANGE = "out_of_range"  # published outside --since/--until
     FAILED = "failed"  # fetch or extraction failed; retried on the next run
+    DEAD = "dead"  # the dead letter: refused (4xx, 410) or attempts exhausted; no further tries
+
+
+class AlertKind(enum.StrEnum):
+    """What a webhook delivery announces; the payload ``type`` is ``event.<kind>``."""
+
+    CREATED = "created"  # a new event (or one that now passes the subscriber's filters)
+    CORROBORATED = "corroborated"  # another report confirms an event already sent
+
+    @property
+    def payload_type(self) -> str:
+        return f"event.{self.value}"

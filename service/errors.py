@@ -9,6 +9,7 @@
     ├── RuleConfigError             config/rules/*.yaml is invalid (file, entry, problem)
     ├── StoreError                  the database refused or is out of date
     └── AlertError                  a webhook delivery failed (never fails ingestion)
+        └── SignatureError          a webhook's signature headers do not verify
 
 Context lives in attributes (``url``, ``path``, ``key``) and causes are always
 chained with ``raise ... from exc``.
@@ -80,3 +81,7 @@ class StoreError(IngestError):
 
 class AlertError(IngestError):
     """A webhook delivery failed."""
+
+
+class SignatureError(AlertError):
+    """Webhook headers missing, malformed, out of the time tolerance, or not matching."""

@@ -1,5 +1,8 @@
 """Guarded HTTP fetching over one injected ``httpx.Client`` (feeds, article pages, webhooks).
 
+``Fetcher.fetch`` GETs feeds and pages; ``Fetcher.post`` sends one webhook attempt
+through the same address guard and deadline, but never follows a redirect.
+
 Every request goes through the same guards, because every URL we fetch came from
 someone else's server (a feed, a redirect, an entry link):
 
@@ -688,6 +691,110 @@ class Fetcher:
                 origin, "total deadline exceeded while reading the body", kind=FetchKind.TIMEOUT
             )
         return b"".join(pieces)
+
+    # -- one POST (webhooks) ---------------------------------------------------
+
+    def post(
+        self, url: str, *, body: bytes, headers: Mapping[str, str], timeout: float
+    ) -> PostResult:
+        """POST ``body`` once through the address guard, within ``timeout`` seconds in all.
+
+        Any HTTP answer is returned, whatever its status: redirects are *not* followed
+        (a webhook must not be bounced to another address) and the response body is not
+        read.  A refused address, a network failure or the deadline raise ``FetchError``.
+        """
+        started = self._monotonic()
+        deadline = started + timeout
+        target = self._vet(url, url, deadline)
+        remaining = deadline - self._monotonic()
+        sem = self._hosts.get(target.host)
+        if remaining <= 0 or not sem.acquire(timeout=remaining):
+            raise FetchError(
+                url, f"waited too long for a slot on {target.host}", kind=FetchKind.TIMEOUT
+            )
+        try:
+            status, kept = self._post_locked(url, target, body, headers, deadline)
+        finally:
+            sem.release()
+        return PostResult(
+            url=url,
+            status=status,
+            headers=kept,
+            retry_after=parse_retry_after(kept.get("retry-after"), now=self._now()),
+            duration_ms=int((self._monotonic() - started) * 1000),
+        )
+
+    def _post_locked(
+        self,
+        url: str,
+        target: _Target,
+        body: bytes,
+        headers: Mapping[str, str],
+        deadline: float,
+    ) -> tuple[int, Mapping[str, str]]:
+        limits = self.limits
+        remaining = max(deadline - self._monotonic(), 0.001)
+        sent = {"User-Agent": limits.user_agent, **headers, "Connection": "close"}
+        if target.pinned:
+            sent["Host"] = httpx.URL(url).netloc.decode("ascii")
+        timeout = httpx.Timeout(
+            connect=min(limits.connect_timeout, remaining),
+            read=remaining,
+            write=remaining,
+            pool=min(limits.connect_timeout, remaining),
+        )
+        with _Watchdog(remaining) as dog:
+            extensions: dict[str, Any] = {"trace": dog.trace}
+            if target.pinned and target.url.scheme == "https":
+                extensions["sni_hostname"] = target.host
+            try:
+                request = self.client.build_request(
+                    "POST",
+                    target.url,
+                    content=body,
+                    headers=sent,
+                    timeout=timeout,
+                    extensions=extensions,
+                )
+                response = self.client.send(request, stream=True, follow_redirects=False)
+            except httpx.TimeoutException as exc:
+                raise FetchError(
+                    url, f"timed out: {exc or type(exc).__name__}", kind=FetchKind.TIMEOUT
+                ) from exc
+            except (httpx.TransportError, OSError) as exc:
+                if dog.fired:
+                    raise FetchError(
+                        url, "total deadline exceeded", kind=FetchKind.TIMEOUT
+                    ) from exc
+                raise FetchError(
+                    url, f"network error: {exc or type(exc).__name__}", kind=FetchKind.NETWORK
+                ) from exc
+            try:
+                kept = MappingProxyType(
+                    {
+                        n: response.headers[n]
+                        for n in (*KEPT_HEADERS, "location")
+                        if n in response.headers
+                    }
+                )
+                return response.status_code, kept
+            finally:
+                response.close()
+
+
+@dataclass(frozen=True, slots=True)
+class PostResult:
+    """The answer to one POST: any status (redirects are not followed)."""
+
+    url: str
+    status: int
+    headers: Mapping[str, str]
+    retry_after: float | None  # seconds, from Retry-After, unclamped
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
 
 
 def _raw_chunks(response: httpx.Response) -> Iterator[bytes]:

@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from service.enums import ArticleOrigin, BackfillItemStatus, DeliveryStatus
+from service.enums import AlertKind, ArticleOrigin, BackfillItemStatus, DeliveryStatus
 from service.events import Affiliation, DatePrecision, EventType, Precision
 
 NAMING_CONVENTION = {
@@ -198,17 +198,25 @@ class EventArticle(Base):
 
 
 class Delivery(Base):
-    """The webhook outbox: one row per event and subscriber."""
+    """The webhook outbox: one row per alert (event, subscriber, kind, source count).
+
+    ``event.created`` goes once per (event, subscriber); ``event.corroborated`` once
+    per new source count. ``payload`` is the exact body sent on every attempt, and
+    ``webhook_id`` the same ``webhook-id`` header on every attempt.
+    """
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        sa.UniqueConstraint("event_id", "subscriber"),
+        sa.UniqueConstraint("event_id", "subscriber", "kind", "sources_count"),
         sa.Index(None, "status", "next_attempt_at"),
     )
 
     id: Mapped[intpk]
     event_id: Mapped[int] = mapped_column(sa.ForeignKey("events.id", ondelete="CASCADE"))
     subscriber: Mapped[short_str]
+    kind: Mapped[AlertKind] = mapped_column(server_default=AlertKind.CREATED.value)
+    sources_count: Mapped[int] = mapped_column(server_default=sa.text("1"))
+    payload: Mapped[str | None]
     webhook_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
     status: Mapped[DeliveryStatus] = mapped_column(server_default=DeliveryStatus.PENDING.value)
     attempts: Mapped[int_zero]
@@ -255,6 +263,23 @@ class BackfillItem(Base):
     updated_at: Mapped[datetime]
 
 
+class Subscription(Base):
+    """Stored state of a configured webhook subscriber: disabled by a 410 Gone.
+
+    A row exists only once something happened to the subscriber. Disabling holds
+    for the URL that answered 410: configuring another URL enables it again.
+    """
+
+    __tablename__ = "subscriptions"
+
+    id: Mapped[intpk]
+    name: Mapped[short_str] = mapped_column(unique=True)
+    url: Mapped[str]
+    disabled_at: Mapped[datetime | None]
+    disabled_reason: Mapped[str | None]
+    created_at: Mapped[datetime_now]
+
+
 target_metadata = Base.metadata
 
 __all__ = [
@@ -266,6 +291,7 @@ __all__ = [
     "Event",
     "EventArticle",
     "Feed",
+    "Subscription",
     "UTCDateTime",
     "target_metadata",
 ]

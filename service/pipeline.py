@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service import store
 from service.config import HttpSettings, Settings
-from service.enums import ArticleOrigin
+from service.enums import AlertKind, ArticleOrigin
 from service.errors import ExtractError, FeedError, FetchError, IngestError, StoreError
 from service.events import Event
 from service.extract import ExtractedArticle
@@ -117,6 +117,7 @@ class IngestResult:
     status: IngestStatus
     article_id: int | None = None
     events: int = 0
+    alerts: int = 0  # webhook deliveries queued with the events
 
     @property
     def stored(self) -> bool:
@@ -208,6 +209,11 @@ class Pipeline:
         )
 
     # -- lifecycle ----------------------------------------------------------------
+
+    @property
+    def db_lock(self) -> threading.Lock | None:
+        """The lock this process's SQLite transactions take turns on (None: PostgreSQL)."""
+        return self._db_lock
 
     @contextmanager
     def _transaction(self) -> Iterator[Session]:
@@ -457,11 +463,12 @@ class Pipeline:
         log_extra: dict[str, str] | None = None,
         alert: bool = True,
     ) -> IngestResult:
-        """Rules, then the article and its events in one transaction.
+        """Rules, then the article, its events and their webhook alerts in one transaction.
 
         Every way in (feed entries, ``service backfill``) ends here, so a report is
-        treated the same whichever way it came.  ``alert``: enqueue alerts for the
-        new events (``service backfill`` passes False unless ``--alert``).
+        treated the same whichever way it came.  ``alert=False`` stores without queueing
+        any webhook delivery (``service backfill`` passes it unless ``--alert``: history
+        is not news).
         """
         extra = log_extra if log_extra is not None else {"url": report.url or "-"}
         if not report.text.strip():
@@ -482,19 +489,35 @@ class Pipeline:
             guid=report.guid,
             feed_id=report.feed_id,
         )
+        alerts = 0
         try:
             with self._transaction() as session:
                 article_id = store.add_article(session, new_article)
-                store.store_events(session, article_id, events, now=now)
+                event_ids = store.store_events(session, article_id, events, now=now)
+                if alert:
+                    # The outbox: queued in the transaction that stores the events.
+                    alerts = store.enqueue_deliveries(
+                        session,
+                        [(event_id, AlertKind.CREATED) for event_id in event_ids],
+                        self.settings.webhooks,
+                        now=now,
+                    )
         except StoreError:
             # Typically the same URL stored meanwhile by another feed or replica.
             log.warning("Article not stored", exc_info=True, extra=extra)
             return IngestResult(status=IngestStatus.NOT_STORED)
         log.debug(
             "Report stored",
-            extra={**extra, "action": report.origin_kind.value, "events": len(events)},
+            extra={
+                **extra,
+                "action": report.origin_kind.value,
+                "events": len(events),
+                "alerts": alerts,
+            },
         )
-        return IngestResult(status=IngestStatus.STORED, article_id=article_id, events=len(events))
+        return IngestResult(
+            status=IngestStatus.STORED, article_id=article_id, events=len(events), alerts=alerts
+        )
 
     def events_for(
         self, report: Report, *, now: datetime, log_extra: dict[str, str] | None = None

@@ -1,13 +1,17 @@
-"""The daemon: a thin APScheduler 3 job that asks the pipeline to poll whatever is due.
+"""The daemon: two thin APScheduler 3 jobs, polling and webhook delivery.
 
 Each tick (``scheduler.tick_seconds``) calls ``pipeline.poll_due(now=clock.now())``;
 which feeds are due is the database's business (``feeds.next_due``), so the schedule
-survives restarts and is shared by replicas.  The job never overlaps itself
-(``max_instances=1``) and missed ticks collapse into one (``coalesce``).
+survives restarts and is shared by replicas.  Beside it, every ``alerts.tick_seconds``,
+``deliverer.deliver_due()`` sends the webhook deliveries that are due (the outbox
+``deliveries``), in its own job and threads so that a slow or dead receiver never
+holds up polling.  Neither job overlaps itself (``max_instances=1``) and missed
+ticks collapse into one (``coalesce``).
 
-SIGTERM/SIGINT: the pipeline is asked to stop (the entry in hand is finished and
-its poll recorded, nothing new starts), the scheduler shuts down waiting for the
-running tick, the worker processes are stopped, and ``run`` returns (exit 0).
+SIGTERM/SIGINT: the pipeline and the deliverer are asked to stop (the entry in hand
+is finished and its poll recorded; webhook attempts in flight finish and are
+recorded; nothing new starts), the scheduler shuts down waiting for the running
+ticks, the worker processes are stopped, and ``run`` returns (exit 0).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from apscheduler.schedulers.background import BackgroundScheduler  # type: ignor
 from sqlalchemy.engine import Engine
 
 from service import clock, store
+from service.alerts.delivery import Deliverer
 from service.config import Settings
 from service.fetch import IPNetwork
 from service.pipeline import Pipeline, PollOutcome, Rules
@@ -57,19 +62,42 @@ def build_pipeline(
     )
 
 
+def build_deliverer(settings: Settings, pipeline: Pipeline) -> Deliverer:
+    """The webhook worker, sharing the pipeline's guarded fetcher and SQLite turn-taking."""
+    return Deliverer(
+        settings,
+        session_factory=pipeline.session_factory,
+        fetcher=pipeline.fetcher,
+        db_lock=pipeline.db_lock,
+    )
+
+
 class Daemon:
-    """Runs ``pipeline.poll_due`` every ``tick_seconds`` until ``stop`` is set."""
+    """Runs ``pipeline.poll_due`` every ``tick_seconds`` (and ``deliverer.deliver_due``
+    every ``delivery_tick_seconds``) until ``stop`` is set."""
 
     def __init__(
         self,
         pipeline: Pipeline,
         *,
         tick_seconds: float,
+        deliverer: Deliverer | None = None,
+        delivery_tick_seconds: float = 5.0,
         now: Callable[[], datetime] = clock.now,
     ) -> None:
         self.pipeline = pipeline
         self.tick_seconds = tick_seconds
+        self.deliverer = deliverer
+        self.delivery_tick_seconds = delivery_tick_seconds
         self._now = now
+
+    def deliver(self) -> None:
+        if self.deliverer is None:
+            return
+        try:
+            self.deliverer.deliver_due()
+        except Exception:  # the deliverer records per-delivery failures; a last guard
+            log.critical("Delivery tick failed", exc_info=True)
 
     def tick(self) -> None:
         try:
@@ -91,6 +119,17 @@ class Daemon:
             misfire_grace_time=None,
             id="poll-due",
         )
+        if self.deliverer is not None:
+            scheduler.add_job(
+                self.deliver,
+                "interval",
+                seconds=self.delivery_tick_seconds,
+                next_run_time=self._now(),
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=None,
+                id="deliver-due",
+            )
         scheduler.start()
         log.info(
             "Daemon started",
@@ -99,6 +138,8 @@ class Daemon:
         stop.wait()
         log.info("Daemon stopping; finishing work in hand")
         self.pipeline.request_stop()
+        if self.deliverer is not None:
+            self.deliverer.request_stop()
         scheduler.shutdown(wait=True)
         log.info("Daemon stopped")
 
@@ -120,16 +161,26 @@ def run(
     stop: threading.Event | None = None,
     rules: Rules | None = None,
 ) -> list[PollOutcome]:
-    """``service run``: poll every feed once (``once``) or until a stop signal."""
+    """``service run``: poll every feed once and send the alerts due (``once``), or run
+    the daemon until a stop signal."""
     pipeline = build_pipeline(settings, engine, rules=rules)
+    deliverer = build_deliverer(settings, pipeline)
     try:
         pipeline.sync_feeds()
         if once:
-            return pipeline.poll_all(now=clock.now())
+            outcomes = pipeline.poll_all(now=clock.now())
+            deliverer.deliver_due()
+            return outcomes
         if stop is None:
             stop = threading.Event()
             _install_stop_signals(stop)
-        Daemon(pipeline, tick_seconds=settings.scheduler.tick_seconds).run_until(stop)
+        Daemon(
+            pipeline,
+            tick_seconds=settings.scheduler.tick_seconds,
+            deliverer=deliverer,
+            delivery_tick_seconds=settings.alerts.tick_seconds,
+        ).run_until(stop)
         return []
     finally:
+        deliverer.close()
         pipeline.close()

@@ -11,6 +11,8 @@ Time is a parameter (``now``): only ``clock.py`` reads the wall clock.
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,8 +31,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import models
-from service.config import FeedSettings
-from service.enums import ArticleOrigin, BackfillItemStatus
+from service.alerts import filters, payload
+from service.alerts.payload import AlertSubject, SourceReport
+from service.config import FeedSettings, WebhookSettings
+from service.enums import AlertKind, ArticleOrigin, BackfillItemStatus, DeliveryStatus
 from service.errors import StoreError
 from service.events import (
     Actor,
@@ -43,6 +47,8 @@ from service.events import (
     Precision,
     Source,
 )
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------
 # Engines and sessions
@@ -548,9 +554,7 @@ def _event_value(row: models.Event) -> Event:
         date_precision=DatePrecision(row.date_precision),
         hedged=row.hedged,
         in_region=row.in_region,
-        evidence=Evidence(
-            text=row.evidence_text, start=row.evidence_start, end=row.evidence_end
-        ),
+        evidence=Evidence(text=row.evidence_text, start=row.evidence_start, end=row.evidence_end),
         source=Source(name=row.source_name, outlet=row.source_outlet, url=row.source_url),
         quantities=dict(row.quantities),
         equipment=tuple(row.equipment),
@@ -982,3 +986,356 @@ def _unlink(session: Session, event_id: int, article_id: int) -> None:
         )
     else:
         session.execute(sa.delete(models.Event).where(models.Event.id == event_id))
+
+
+# ---------------------------------------------------------------------------
+# Webhook outbox: rows are queued in the transaction that stores the event, claimed
+# by the delivery worker with a lease, and updated after each attempt.
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryTarget:
+    """A delivery claimed for one attempt: what the worker needs to send it."""
+
+    id: int
+    webhook_id: str
+    subscriber: str
+    kind: AlertKind
+    event_id: int
+    payload: str
+    attempts: int  # including the one about to be made
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryState:
+    """A delivery as ``service alerts list`` shows it."""
+
+    id: int
+    webhook_id: str
+    subscriber: str
+    kind: AlertKind
+    event_id: int
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionState:
+    name: str
+    url: str
+    disabled_at: datetime | None
+    disabled_reason: str | None
+
+
+def new_webhook_id() -> str:
+    """A ``webhook-id``: unique per alert, the same on every attempt of it."""
+    return f"msg_{uuid.uuid4().hex}"
+
+
+def alert_subject(session: Session, event_id: int) -> AlertSubject | None:
+    """A stored event with the reports carrying it, oldest report first."""
+    row = session.get(models.Event, event_id)
+    if row is None:
+        return None
+    reports = session.execute(
+        sa.select(
+            models.Article.url,
+            models.Article.outlet,
+            models.Article.title,
+            models.Article.published,
+        )
+        .join(models.EventArticle, models.EventArticle.article_id == models.Article.id)
+        .where(models.EventArticle.event_id == event_id)
+        .order_by(models.EventArticle.id)
+    )
+    return AlertSubject(
+        event_id=row.id,
+        event=_event_value(row),
+        sources_count=row.sources_count,
+        sources=tuple(SourceReport(*report) for report in reports),
+    )
+
+
+def disabled_subscribers(session: Session, subscriptions: Sequence[WebhookSettings]) -> set[str]:
+    """Names of subscribers disabled (410 Gone) at the URL they are configured with now."""
+    urls = {sub.name: sub.url for sub in subscriptions}
+    if not urls:
+        return set()
+    rows = session.execute(
+        sa.select(models.Subscription.name, models.Subscription.url).where(
+            models.Subscription.name.in_(list(urls)), models.Subscription.disabled_at.is_not(None)
+        )
+    )
+    return {name for name, url in rows if urls.get(name) == url}
+
+
+def enqueue_deliveries(
+    session: Session,
+    items: Sequence[tuple[int, AlertKind]],
+    subscriptions: Sequence[WebhookSettings],
+    *,
+    now: datetime,
+) -> int:
+    """Queue the alerts that ``items`` (event id, what happened) call for; return how many.
+
+    Call it in the transaction that stores the events (the outbox). Per subscriber whose
+    filters the event passes: ``event.created`` if it has had no alert for the event
+    yet (a new event, or one a new report made pass ``min_sources``); otherwise, for a
+    corroboration and a subscriber that opted in, ``event.corroborated`` once per new
+    source count. Disabled subscribers get nothing.
+    """
+    if not items or not subscriptions:
+        return 0
+    disabled = disabled_subscribers(session, subscriptions)
+    active = [sub for sub in subscriptions if sub.name not in disabled]
+    queued = 0
+    try:
+        for event_id, kind in items:
+            subject = alert_subject(session, event_id)
+            if subject is None:
+                raise StoreError(f"cannot queue alerts: no event with id {event_id}")
+            existing: set[tuple[str, AlertKind, int]] = {
+                (subscriber, sent_kind, count)
+                for subscriber, sent_kind, count in session.execute(
+                    sa.select(
+                        models.Delivery.subscriber,
+                        models.Delivery.kind,
+                        models.Delivery.sources_count,
+                    ).where(models.Delivery.event_id == event_id)
+                )
+            }
+            alerted = {sub for sub, sent_kind, _ in existing if sent_kind is AlertKind.CREATED}
+            for sub in active:
+                reason = filters.why_not(sub.filters, subject.event, subject.sources_count)
+                if reason is not None:
+                    log.debug(
+                        "Event filtered out",
+                        extra={"subscriber": sub.name, "event_id": event_id, "reason": reason},
+                    )
+                    continue
+                if sub.name not in alerted:
+                    alert = AlertKind.CREATED
+                elif kind is AlertKind.CORROBORATED and sub.corroborated:
+                    alert = AlertKind.CORROBORATED
+                    if (sub.name, alert, subject.sources_count) in existing:
+                        continue
+                else:
+                    continue
+                session.add(
+                    models.Delivery(
+                        event_id=event_id,
+                        subscriber=sub.name,
+                        kind=alert,
+                        sources_count=subject.sources_count,
+                        payload=payload.build_body(subject, alert, sub.format, now=now),
+                        webhook_id=new_webhook_id(),
+                        status=DeliveryStatus.PENDING,
+                        attempts=0,
+                        next_attempt_at=now,
+                        created_at=now,
+                    )
+                )
+                queued += 1
+        session.flush()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot queue alerts: {exc}") from exc
+    return queued
+
+
+def claim_due_deliveries(
+    session: Session,
+    *,
+    now: datetime,
+    subscriptions: Sequence[WebhookSettings],
+    lease_seconds: float,
+    limit: int,
+) -> list[DeliveryTarget]:
+    """Pending or failed deliveries due at ``now`` for enabled subscribers, claimed.
+
+    As for feeds: claiming counts the attempt and pushes ``next_attempt_at`` by the
+    lease in the same transaction, rows are taken ``FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL, so replicas send each delivery once; an attempt whose process dies is
+    made again after the lease, with the same ``webhook-id``.
+    """
+    disabled = disabled_subscribers(session, subscriptions)
+    names = [sub.name for sub in subscriptions if sub.name not in disabled]
+    if not names or limit <= 0:
+        return []
+    query = (
+        sa.select(models.Delivery)
+        .where(
+            models.Delivery.status.in_([DeliveryStatus.PENDING, DeliveryStatus.FAILED]),
+            models.Delivery.next_attempt_at <= now,
+            models.Delivery.subscriber.in_(names),
+        )
+        .order_by(models.Delivery.next_attempt_at, models.Delivery.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    try:
+        rows = list(session.scalars(query))
+        lease = now + timedelta(seconds=lease_seconds)
+        for row in rows:
+            row.next_attempt_at = lease
+            row.attempts += 1
+        session.flush()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot claim due deliveries: {exc}") from exc
+    return [
+        DeliveryTarget(
+            id=row.id,
+            webhook_id=row.webhook_id,
+            subscriber=row.subscriber,
+            kind=AlertKind(row.kind),
+            event_id=row.event_id,
+            payload=row.payload or "",
+            attempts=row.attempts,
+        )
+        for row in rows
+    ]
+
+
+def record_attempt(
+    session: Session,
+    delivery_id: int,
+    *,
+    status: DeliveryStatus,
+    http_status: int | None,
+    error: str | None,
+    next_attempt_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Write one attempt's outcome to the delivery row.
+
+    One UPDATE and no read before it: on SQLite a transaction that starts with a
+    write waits for the lock (busy timeout) instead of failing on an upgrade.
+    """
+    values: dict[str, Any] = {
+        "status": status,
+        "last_status": http_status,
+        "last_error": error,
+        "next_attempt_at": next_attempt_at,
+    }
+    if status is DeliveryStatus.DELIVERED:
+        values["delivered_at"] = now
+    try:
+        result = session.execute(
+            sa.update(models.Delivery).where(models.Delivery.id == delivery_id).values(**values)
+        )
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot record attempt of delivery {delivery_id}: {exc}") from exc
+    if not result.rowcount:  # type: ignore[attr-defined]
+        raise StoreError(f"cannot record attempt: no delivery with id {delivery_id}")
+
+
+def release_delivery(session: Session, delivery_id: int, *, due: datetime) -> None:
+    """Give back a claimed delivery that will not be attempted now (the daemon is stopping)."""
+    session.execute(
+        sa.update(models.Delivery)
+        .where(models.Delivery.id == delivery_id)
+        .values(next_attempt_at=due, attempts=models.Delivery.attempts - 1)
+    )
+
+
+def disable_subscription(
+    session: Session, name: str, *, url: str, reason: str, now: datetime
+) -> None:
+    """Stop sending to ``name`` at ``url`` (it answered 410 Gone)."""
+    row = session.scalar(sa.select(models.Subscription).where(models.Subscription.name == name))
+    if row is None:
+        row = models.Subscription(name=name, url=url, created_at=now)
+        session.add(row)
+    row.url = url
+    row.disabled_at = now
+    row.disabled_reason = reason
+    session.flush()
+
+
+def enable_subscription(session: Session, name: str) -> bool:
+    """Send to ``name`` again; False if it was not disabled."""
+    row = session.scalar(sa.select(models.Subscription).where(models.Subscription.name == name))
+    if row is None or row.disabled_at is None:
+        return False
+    row.disabled_at = None
+    row.disabled_reason = None
+    session.flush()
+    return True
+
+
+def list_subscriptions(session: Session) -> list[SubscriptionState]:
+    return [
+        SubscriptionState(row.name, row.url, row.disabled_at, row.disabled_reason)
+        for row in session.scalars(
+            sa.select(models.Subscription).order_by(models.Subscription.name)
+        )
+    ]
+
+
+def list_deliveries(
+    session: Session, *, failed_only: bool = False, limit: int | None = None
+) -> list[DeliveryState]:
+    """Deliveries newest first; ``failed_only``: failed (retrying) and dead ones."""
+    query = sa.select(models.Delivery).order_by(models.Delivery.id.desc())
+    if failed_only:
+        query = query.where(
+            models.Delivery.status.in_([DeliveryStatus.FAILED, DeliveryStatus.DEAD])
+        )
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        DeliveryState(
+            id=row.id,
+            webhook_id=row.webhook_id,
+            subscriber=row.subscriber,
+            kind=AlertKind(row.kind),
+            event_id=row.event_id,
+            status=DeliveryStatus(row.status),
+            attempts=row.attempts,
+            next_attempt_at=row.next_attempt_at,
+            last_status=row.last_status,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            delivered_at=row.delivered_at,
+        )
+        for row in session.scalars(query)
+    ]
+
+
+def replay_deliveries(
+    session: Session,
+    *,
+    now: datetime,
+    delivery_id: int | None = None,
+    since: datetime | None = None,
+) -> int:
+    """Queue deliveries again (same body, same ``webhook-id``); return how many.
+
+    One delivery by id, or every one created at or after ``since``; pending ones are
+    left as they are. Attempts start from zero, due at once.
+    """
+    query = sa.update(models.Delivery).where(models.Delivery.status != DeliveryStatus.PENDING)
+    if delivery_id is not None:
+        query = query.where(models.Delivery.id == delivery_id)
+    if since is not None:
+        query = query.where(models.Delivery.created_at >= since)
+    try:
+        result = session.execute(
+            query.values(
+                status=DeliveryStatus.PENDING,
+                attempts=0,
+                next_attempt_at=now,
+                delivered_at=None,
+            )
+        )
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot replay deliveries: {exc}") from exc
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def delivery_exists(session: Session, delivery_id: int) -> bool:
+    return session.get(models.Delivery, delivery_id) is not None

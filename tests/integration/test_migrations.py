@@ -24,6 +24,7 @@ TABLES = {
     "deliveries",
     "backfill_runs",
     "backfill_items",
+    "subscriptions",
 }
 
 

@@ -11,6 +11,8 @@ from service.config import (
     FEED_OPTIONS,
     SERVICE_OPTIONS,
     WEBHOOK_OPTIONS,
+    Area,
+    WebhookFormat,
     load_settings,
 )
 from service.errors import ConfigError
@@ -100,12 +102,16 @@ def test_feeds_file_is_relative_to_service_toml(tmp_path: Path) -> None:
     assert [feed.name for feed in settings.feeds] == ["sohr"]
 
 
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OLD_SECRET = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY"  # 24 bytes
+
+
 def test_webhook_is_parsed_and_secret_hidden(tmp_path: Path) -> None:
-    service = """
+    service = f"""
 [[webhooks]]
 name = "analysts"
 url = "https://hooks.example.org/x"
-secret = "0123456789abcdef0123"
+secret = "{SECRET}"
 [webhooks.filters]
 types = ["deployment", "withdrawal"]
 affiliations = ["iran-backed"]
@@ -114,7 +120,54 @@ affiliations = ["iran-backed"]
     assert hook.filters.types == (EventType.DEPLOYMENT, EventType.WITHDRAWAL)
     assert hook.filters.affiliations == (Affiliation.IRAN_BACKED,)
     assert hook.filters.in_region_only is True and hook.filters.movement_only is True
-    assert "0123456789abcdef" not in repr(hook)
+    assert hook.filters.include_hedged is False and hook.filters.min_sources == 1
+    assert hook.filters.places == () and hook.filters.area is None
+    assert hook.format is WebhookFormat.JSON and hook.corroborated is False
+    assert hook.secrets == (SECRET,)
+    assert "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" not in repr(hook)
+
+
+def test_webhook_rotation_format_and_every_filter(tmp_path: Path) -> None:
+    service = f"""
+[[webhooks]]
+name = "chat"
+url = "https://hooks.example.org/slack"
+secret = "{SECRET}"
+previous_secrets = ["{OLD_SECRET}"]
+format = "slack"
+corroborated = true
+[webhooks.filters]
+movement_only = false
+in_region_only = false
+include_hedged = true
+places = [" al-Mayadin ", "Hajin"]
+near_lat = 35.0
+near_lon = 40.45
+radius_km = 25
+min_sources = 2
+"""
+    (hook,) = load_settings(write(tmp_path, service), environ={}).webhooks
+    assert hook.secrets == (SECRET, OLD_SECRET) and hook.secret == SECRET
+    assert hook.format is WebhookFormat.SLACK and hook.corroborated is True
+    f = hook.filters
+    assert (f.movement_only, f.in_region_only, f.include_hedged) == (False, False, True)
+    assert f.places == ("al-Mayadin", "Hajin")
+    assert f.area == Area(35.0, 40.45, 25.0)
+    assert f.min_sources == 2
+
+
+def test_alert_settings_and_lease_longer_than_timeout(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(tmp_path, "[alerts]\ntimeout_seconds = 2\nlease_seconds = 5\nmax_attempts = 3\n"),
+        environ={},
+    )
+    assert settings.alerts.timeout_seconds == 2.0 and settings.alerts.lease_seconds == 5.0
+    assert settings.alerts.max_attempts == 3
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            write(tmp_path, "[alerts]\ntimeout_seconds = 20\nlease_seconds = 10\n"), environ={}
+        )
+    assert "alerts.lease_seconds" in str(info.value) and "timeout_seconds (20)" in str(info.value)
 
 
 FEED = '[[feeds]]\nname = "{name}"\nurl = "{url}"\noutlet = "X"\n'
@@ -166,7 +219,8 @@ BAD_FILES = [
     ("invalid-toml", "[http\n", GOOD_FEED, "service", "not valid TOML", "line 1"),
     (
         "webhook-bad-url",
-        '[[webhooks]]\nname = "a"\nurl = "ftp://x"\nsecret = "0123456789abcdef"\n',
+        '[[webhooks]]\nname = "a"\nurl = "ftp://x"\n'
+        'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n',
         GOOD_FEED,
         "service",
         "webhooks[0].url",
@@ -182,12 +236,65 @@ BAD_FILES = [
     ),
     (
         "webhook-unknown-type",
-        '[[webhooks]]\nname = "a"\nurl = "https://x.org"\nsecret = "0123456789abcdef"\n'
+        '[[webhooks]]\nname = "a"\nurl = "https://x.org"\n'
+        'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n'
         '[webhooks.filters]\ntypes = ["parade"]\n',
         GOOD_FEED,
         "service",
         "webhooks[0].filters.types",
         "'parade'",
+    ),
+    (
+        "webhook-secret-without-prefix",
+        '[[webhooks]]\nname = "a"\nurl = "https://x.org"\nsecret = "0123456789abcdef0123"\n',
+        GOOD_FEED,
+        "service",
+        "webhooks[0].secret",
+        "whsec_",
+    ),
+    (
+        "webhook-secret-too-short",
+        '[[webhooks]]\nname = "a"\nurl = "https://x.org"\nsecret = "whsec_c2hvcnQ="\n',
+        GOOD_FEED,
+        "service",
+        "webhooks[0].secret",
+        "got 5",
+    ),
+    (
+        "webhook-previous-secret-not-base64",
+        '[[webhooks]]\nname = "a"\nurl = "https://x.org"\n'
+        'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\nprevious_secrets = ["whsec_!!"]\n',
+        GOOD_FEED,
+        "service",
+        "webhooks[0].previous_secrets",
+        "valid base64",
+    ),
+    (
+        "webhook-unknown-format",
+        '[[webhooks]]\nname = "a"\nurl = "https://x.org"\n'
+        'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\nformat = "teams"\n',
+        GOOD_FEED,
+        "service",
+        "webhooks[0].format",
+        "'teams'",
+    ),
+    (
+        "webhook-radius-without-centre",
+        '[[webhooks]]\nname = "a"\nurl = "https://x.org"\n'
+        'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n[webhooks.filters]\nradius_km = 5\n',
+        GOOD_FEED,
+        "service",
+        "webhooks[0].filters.near_lat",
+        "radius_km",
+    ),
+    (
+        "webhook-min-sources-zero",
+        '[[webhooks]]\nname = "a"\nurl = "https://x.org"\n'
+        'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n[webhooks.filters]\nmin_sources = 0\n',
+        GOOD_FEED,
+        "service",
+        "webhooks[0].filters.min_sources",
+        "0",
     ),
     ("feeds-in-service", GOOD_FEED, GOOD_FEED, "service", "feeds", "feeds file"),
     ("feeds-invalid-toml", "", "[[feeds]\nname=", "feeds", "not valid TOML", "line"),
