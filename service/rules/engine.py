@@ -338,7 +338,8 @@ class _Extraction:
         self.sentences = segment(doc.text)
         # Furniture, comments and teasers are blanked out of the match form (offsets still
         # point into the original text), so no lookup spends time on them.
-        self.mt: MatchText = to_match_text(_kept_text(doc.text, self.sentences))
+        kept = _kept_text(doc.text, self.sentences)
+        self.mt: MatchText = to_match_text(kept)
         blocked = rules.actors.ignored_spans(self.mt)
         self.actor_mentions = rules.actors.find(self.mt, blocked)
         # A place inside an actor's name ("Deir Ezzor Military Council") is not a place.
@@ -355,7 +356,7 @@ class _Extraction:
         self._scanned = dict(
             zip(
                 [s.start for s in self.sentences],
-                dates_mod.scan_spans(doc.text, spans),
+                dates_mod.scan_spans(kept, spans),
                 strict=True,
             )
         )
@@ -770,13 +771,8 @@ class _Extraction:
         if EventType.STRIKE in chosen and EventType.ATTACK in chosen:
             del chosen[EventType.ATTACK]
 
-        quantities = self.r.quantities.quantities(s.text)
-        equipment = list(self.r.quantities.equipment(s.text))
-        hedged = bool(self.ctx["hedges"].search(mt[s_start:s_end]))
-        another = bool(self.ctx["another"].search(mt[s_start:s_end])) and bool(
-            self.cls["force"].search(mt[s_start:s_end])
-        )
-
+        quantities = self.r.quantities.quantities(s.text) if chosen or anaphoric else {}
+        equipment = list(self.r.quantities.equipment(s.text)) if chosen or anaphoric else []
         if not chosen:
             if anaphoric and last is not None:
                 self._enrich(
@@ -789,6 +785,10 @@ class _Extraction:
                     idx,
                 )
             return []
+        hedged = bool(self.ctx["hedges"].search(mt[s_start:s_end]))
+        another = bool(self.ctx["another"].search(mt[s_start:s_end])) and bool(
+            self.cls["force"].search(mt[s_start:s_end])
+        )
 
         made: list[_Candidate] = []
         for etype, (frame, ts, te, word, clause, _p) in sorted(

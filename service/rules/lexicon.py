@@ -8,7 +8,6 @@ regex alternation of a thousand aliases would be tried at every character.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
@@ -26,9 +25,19 @@ class Hit(Generic[K]):
     keys: tuple[K, ...]  # every entry that owns this alias (ambiguity is resolved by the caller)
 
 
+class _Node(Generic[K]):
+    """A trie node: the next words, and the entries owning the phrase that ends here."""
+
+    __slots__ = ("next", "owners")
+
+    def __init__(self) -> None:
+        self.next: dict[str, _Node[K]] = {}
+        self.owners: list[K] | None = None
+
+
 class PhraseIndex(Generic[K]):
     def __init__(self) -> None:
-        self._by_first: dict[str, list[tuple[tuple[str, ...], list[K]]]] = defaultdict(list)
+        self._root: _Node[K] = _Node()
         self._entries: dict[tuple[str, ...], list[K]] = {}
 
     def add(self, phrase: str, key: K) -> None:
@@ -37,10 +46,10 @@ class PhraseIndex(Generic[K]):
             return
         owners = self._entries.get(tokens)
         if owners is None:
-            owners = []
-            self._entries[tokens] = owners
-            self._by_first[tokens[0]].append((tokens, owners))
-            self._by_first[tokens[0]].sort(key=lambda e: -len(e[0]))
+            node = self._root
+            for token in tokens:
+                node = node.next.setdefault(token, _Node())
+            owners = node.owners = self._entries[tokens] = []
         if key not in owners:
             owners.append(key)
 
@@ -51,16 +60,18 @@ class PhraseIndex(Generic[K]):
         return self._entries.keys()
 
     def find(self, mt: MatchText, blocked: Iterable[tuple[int, int]] = ()) -> Iterator[Hit[K]]:
-        """Non-overlapping hits; match-form spans in ``blocked`` are never matched."""
+        """Non-overlapping hits, longest first; match-form spans in ``blocked`` are never
+        matched.  A phrase's words must follow each other one space apart: "al-omar"
+        reads "al omar", "al, omar" does not."""
         text = mt.text
         toks = mt.tokens
         words, starts, ends = toks.words, toks.starts, toks.ends
-        by_first = self._by_first
+        first = self._root.next
         n = len(words)
         spans = sorted(blocked)
         b = 0  # hits move forward, so one pointer walks the sorted blocked spans
         resume = 0  # the first token after the last hit
-        candidates = sorted(i for word in by_first.keys() & toks.at.keys() for i in toks.at[word])
+        candidates = sorted(i for word in first.keys() & toks.at.keys() for i in toks.at[word])
         for i in candidates:
             if i < resume:
                 continue
@@ -69,17 +80,17 @@ class PhraseIndex(Generic[K]):
                 b += 1
             if b < len(spans) and spans[b][0] <= start:
                 continue
-            for phrase, owners in by_first[words[i]]:
-                k = len(phrase)
-                if k > 1:
-                    if i + k > n or words[i + 1 : i + k] != list(phrase[1:]):
-                        continue
-                    # Words one space apart: "al-omar" reads "al omar", "al, omar" does not.
-                    if any(
-                        starts[j] - ends[j - 1] != 1 or text[ends[j - 1]] != " "
-                        for j in range(i + 1, i + k)
-                    ):
-                        continue
-                yield Hit(start, ends[i + k - 1], tuple(owners))
-                resume = i + k
-                break
+            node = first[words[i]]
+            last, owners = i, node.owners
+            j = i + 1
+            while j < n and words[j] in node.next:
+                gap = ends[j - 1]
+                if starts[j] - gap != 1 or text[gap] != " ":
+                    break
+                node = node.next[words[j]]
+                if node.owners is not None:
+                    last, owners = j, node.owners
+                j += 1
+            if owners:
+                yield Hit(start, ends[last], tuple(owners))
+                resume = last + 1

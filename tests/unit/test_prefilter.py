@@ -9,7 +9,7 @@ import pytest
 
 from service.rules import load_rules
 from service.rules.dates import _PATTERNS as DATE_PATTERNS
-from service.rules.prefilter import WINDOW, PatternSet, required_literals
+from service.rules.prefilter import WINDOW, PatternSet, leading_literals, required_literals
 from service.rules.text import to_match_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -48,6 +48,24 @@ def test_every_match_contains_a_required_literal(pattern: str, matches: list[str
 )
 def test_patterns_without_a_required_literal_run_everywhere(pattern: str) -> None:
     assert required_literals(re.compile(pattern, re.IGNORECASE)) is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        (r"\bIranian\s+forces\b", {"iranian"}),
+        (r"\b(?:Iran|Tehran)[- ]backed\b", {"iran", "tehran"}),
+        (r"\b(?:today|tonight)\b", {"today", "tonight"}),  # a shared "t" is factored out
+        (r"\b(?:earlier |later )?this week\b", {"earlier ", "later ", "this week"}),
+        (r"\b(?:a|the)?\s*week\b", None),  # may start with a space
+        (r"(?<=\bthe )is\b", None),  # a lookbehind first
+        (r"\b\d+\s+days\b", None),
+    ],
+)
+def test_leading_literals(pattern: str, expected: set[str] | None) -> None:
+    """Where a pattern has them, it is tried only where they occur, and only there."""
+    found = leading_literals(re.compile(pattern, re.IGNORECASE))
+    assert (set(found) if found is not None else None) == expected
 
 
 def test_case_sensitive_patterns_are_not_prefiltered() -> None:
