@@ -13,6 +13,7 @@ reaches the scheduler.  One INFO line per poll, DEBUG per entry, never bodies.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import random
@@ -28,7 +29,7 @@ from typing import Protocol
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import store
+from service import dedup, store
 from service.config import HttpSettings, Settings
 from service.enums import ArticleOrigin
 from service.errors import ExtractError, FeedError, FetchError, IngestError, StoreError
@@ -86,6 +87,7 @@ class PollOutcome:
     articles: int  # articles stored
     fallbacks: int  # of which stored from the entry's own text
     events: int
+    duplicates: int  # reports seen before (stored as duplicates, no events)
     error: str | None
     next_due: datetime
     duration_ms: int
@@ -108,15 +110,27 @@ class Report:
 
 class IngestStatus(enum.StrEnum):
     STORED = "stored"
+    DUPLICATE = "duplicate"  # seen before: stored as a duplicate (or not at all), no events
     EMPTY = "empty"  # no text
     NOT_STORED = "not_stored"  # the store refused it (same URL stored meanwhile)
 
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
+    """What became of one report.
+
+    DUPLICATE: ``duplicate_of`` is the stored original and ``similarity`` how alike
+    the texts are (1.0 for the same URL or text); ``article_id`` is the duplicate's
+    own row, None when the very URL was already stored.  ``writes`` tells, per
+    event, whether it created an event or corroborated a stored one.
+    """
+
     status: IngestStatus
     article_id: int | None = None
     events: int = 0
+    duplicate_of: int | None = None
+    similarity: float | None = None
+    writes: tuple[store.EventWrite, ...] = ()
 
     @property
     def stored(self) -> bool:
@@ -128,6 +142,17 @@ class _EntryResult:
     stored: bool
     fallback: bool = False
     events: int = 0
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A report recognised as seen before."""
+
+    original: int
+    similarity: float
+    reason: str  # "url", "text" or "near"
+    same_url: bool = False
 
 
 def fetch_limits(http: HttpSettings, allowed_networks: tuple[IPNetwork, ...] = ()) -> FetchLimits:
@@ -206,6 +231,11 @@ class Pipeline:
         self._pool = ThreadPoolExecutor(
             max_workers=settings.scheduler.workers, thread_name_prefix="poll"
         )
+        # Check-and-insert of articles: one at a time in this process (and across
+        # replicas, store.lock_for_dedup); the index is filled lazily on first use.
+        self.index = dedup.DedupIndex(settings.dedup)
+        self._dedup_lock = threading.Lock()
+        self._index_ready = False
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -304,6 +334,7 @@ class Pipeline:
                 "outcome": outcome.status.value,
                 "new_entries": outcome.new_entries,
                 "articles": outcome.articles,
+                "duplicates": outcome.duplicates,
                 "fallbacks": outcome.fallbacks,
                 "events": outcome.events,
                 "error": outcome.error or "-",
@@ -350,7 +381,7 @@ class Pipeline:
                 },
             )
         new = self._new_entries(target, feed.entries)
-        articles = fallbacks = events = 0
+        articles = fallbacks = events = duplicates = 0
         handled = 0
         for entry in new:
             if self.stopping or handled >= self.limits.max_articles:
@@ -360,6 +391,7 @@ class Pipeline:
             articles += done.stored
             fallbacks += done.fallback
             events += done.events
+            duplicates += done.duplicate
         complete = handled == len(new) and feed.capped_entries == 0
         self._record(
             target,
@@ -387,6 +419,7 @@ class Pipeline:
             articles=articles,
             fallbacks=fallbacks,
             events=events,
+            duplicates=duplicates,
         )
 
     def _new_entries(
@@ -443,20 +476,26 @@ class Pipeline:
             stored=result.stored,
             fallback=result.stored and origin is ArticleOrigin.ENTRY_FALLBACK,
             events=result.events,
+            duplicate=result.status is IngestStatus.DUPLICATE,
         )
 
     def ingest(
         self, report: Report, *, now: datetime, log_extra: dict[str, str] | None = None
     ) -> IngestResult:
-        """Rules, then the article and its events in one transaction.
+        """Dedup, rules, then the article and its events in one transaction.
 
         Every way in (feed entries, ``service backfill``) ends here, so a report is
-        treated the same whichever way it came.
+        treated the same whichever way it came.  A report seen before (same canonical
+        URL, same normalised text, or a near-duplicate of a stored article) is stored
+        as a duplicate of it, with no events.
         """
         extra = log_extra if log_extra is not None else {"url": report.url or "-"}
         if not report.text.strip():
             log.warning("Report has no text to store", extra=extra)
             return IngestResult(status=IngestStatus.EMPTY)
+        canonical, alias = dedup.urls_for(report.url, report.guid, self.settings.dedup)
+        digest = content_hash(report.text)
+        signature = dedup.signature(report.text, self.settings.dedup)
         doc = Document(
             text=report.text,
             published=(report.published or now).date(),
@@ -465,18 +504,14 @@ class Pipeline:
             published_is_estimate=report.published_is_estimate,
             title=report.title,
         )
-        try:
-            events = self.rules.extract(doc)
-        except Exception:  # a rule bug must not lose the article
-            log.error("Rules failed on an article", exc_info=True, extra=extra)
-            events = []
         new_article = store.NewArticle(
             text=report.text,
-            content_hash=content_hash(report.text),
+            content_hash=digest,
             origin_kind=report.origin_kind,
             fetched=now,
             url=report.url,
-            canonical_url=report.url,
+            canonical_url=canonical,
+            alternate_url=alias,
             outlet=report.outlet,
             title=report.title,
             published=report.published,
@@ -484,19 +519,157 @@ class Pipeline:
             guid=report.guid,
             feed_id=report.feed_id,
         )
+        events: list[Event] | None = None
+        writes: list[store.EventWrite] = []
         try:
-            with self._transaction() as session:
-                article_id = store.add_article(session, new_article)
-                store.store_events(session, article_id, events, now=now)
+            with self._dedup_lock:
+                self._prepare_index()
+                with self._transaction() as session:
+                    store.lock_for_dedup(session)
+                    self._refresh_index(session)
+                    seen = self._seen(session, report, canonical, alias, digest, signature)
+                    if seen is not None and seen.same_url:
+                        article_id = None
+                    elif seen is not None:
+                        article_id = store.add_article(
+                            session,
+                            dataclasses.replace(
+                                new_article, duplicate_of=seen.original, similarity=seen.similarity
+                            ),
+                        )
+                        store.add_signature(session, article_id, signature)
+                    else:
+                        events = self._extract(doc, extra)
+                        article_id = store.add_article(session, new_article)
+                        store.add_signature(session, article_id, signature)
+                        writes = store.store_events(
+                            session, article_id, events, now=now, settings=self.settings.dedup
+                        )
+                if article_id is not None:
+                    self.index.add(article_id, signature)
         except StoreError:
             # Typically the same URL stored meanwhile by another feed or replica.
             log.warning("Article not stored", exc_info=True, extra=extra)
             return IngestResult(status=IngestStatus.NOT_STORED)
+        if seen is not None:
+            log.info(
+                "Duplicate report",
+                extra={
+                    **extra,
+                    "action": "duplicate",
+                    "duplicate_of": seen.original,
+                    "similarity": round(seen.similarity, 3),
+                    "reason": seen.reason,
+                    "article_id": article_id if article_id is not None else "-",
+                },
+            )
+            return IngestResult(
+                status=IngestStatus.DUPLICATE,
+                article_id=article_id,
+                duplicate_of=seen.original,
+                similarity=seen.similarity,
+            )
+        count = len(events or [])
         log.debug(
             "Report stored",
-            extra={**extra, "action": report.origin_kind.value, "events": len(events)},
+            extra={
+                **extra,
+                "action": report.origin_kind.value,
+                "events": count,
+                "corroborated": sum(not w.created for w in writes),
+            },
         )
-        return IngestResult(status=IngestStatus.STORED, article_id=article_id, events=len(events))
+        return IngestResult(
+            status=IngestStatus.STORED, article_id=article_id, events=count, writes=tuple(writes)
+        )
+
+    def _extract(self, doc: Document, extra: dict[str, str]) -> list[Event]:
+        try:
+            return self.rules.extract(doc)
+        except Exception:  # a rule bug must not lose the article
+            log.error("Rules failed on an article", exc_info=True, extra=extra)
+            return []
+
+    # -- deduplication ---------------------------------------------------------------
+
+    # Article ids are taken at insert and seen at commit; inserts are serialised by
+    # store.lock_for_dedup, but seeds or a migration may still commit out of order,
+    # so each refresh looks this far below the highest id it has.
+    REFRESH_OVERLAP = 100
+
+    def _prepare_index(self) -> None:
+        """First use: sign articles stored without a signature, then load the index."""
+        if self._index_ready:
+            return
+        num_perm = self.settings.dedup.num_perm
+        while True:
+            with self._transaction() as session:
+                missing = store.articles_without_signature(session, num_perm=num_perm)
+                for article_id, text in missing:
+                    store.replace_signature(
+                        session, article_id, dedup.signature(text, self.settings.dedup)
+                    )
+            if not missing:
+                break
+            log.info("Signed stored articles", extra={"articles": len(missing)})
+        self.rebuild_index()
+
+    def rebuild_index(self) -> int:
+        """Load every stored signature into a fresh index (start-up); return the count."""
+        started = self._monotonic()
+        index = dedup.DedupIndex(self.settings.dedup)
+        with self._transaction() as session:
+            index.add_many(
+                store.iter_signatures(session, num_perm=self.settings.dedup.num_perm)
+            )
+        self.index = index
+        self._index_ready = True
+        log.info(
+            "Dedup index built",
+            extra={
+                "articles": len(index),
+                "duration_ms": int((self._monotonic() - started) * 1000),
+            },
+        )
+        return len(index)
+
+    def _refresh_index(self, session: Session) -> None:
+        """Fold in signatures stored since the index last looked (other replicas too)."""
+        low = max(0, self.index.last_id - self.REFRESH_OVERLAP)
+        unseen = [i for i in store.signature_ids(session, after_id=low) if i not in self.index]
+        if unseen:
+            self.index.add_many(
+                store.signatures_of(session, unseen, num_perm=self.settings.dedup.num_perm)
+            )
+
+    def _seen(
+        self,
+        session: Session,
+        report: Report,
+        canonical: str | None,
+        alias: str | None,
+        digest: str,
+        signature: dedup.Signature,
+    ) -> _Seen | None:
+        exact = store.find_exact(
+            session,
+            urls=[u for u in (canonical, alias) if u],
+            raw_url=report.url,
+            content_hash=digest,
+        )
+        if exact is not None:
+            return _Seen(exact.article_id, 1.0, exact.reason, same_url=exact.same_url)
+        candidates = self.index.candidates(signature)
+        if not candidates:
+            return None
+        verdict = dedup.judge(
+            report.text, store.article_texts(session, candidates), self.settings.dedup
+        )
+        if verdict is None:
+            return None
+        return _Seen(
+            store.original_of(session, verdict.article_id), verdict.similarity.score, "near"
+        )
 
     def _article(self, entry: ParsedEntry, extra: dict[str, str]) -> ExtractedArticle | None:
         if not entry.link:
@@ -592,6 +765,7 @@ class Pipeline:
         articles: int = 0,
         fallbacks: int = 0,
         events: int = 0,
+        duplicates: int = 0,
         error: str | None = None,
     ) -> PollOutcome:
         return PollOutcome(
@@ -603,6 +777,7 @@ class Pipeline:
             articles=articles,
             fallbacks=fallbacks,
             events=events,
+            duplicates=duplicates,
             error=error,
             next_due=due,
             duration_ms=int((self._monotonic() - started) * 1000),

@@ -16,7 +16,7 @@ from service.errors import StoreError
 from service.models import target_metadata
 from tests.backends import BACKENDS
 
-TABLES = {"feeds", "articles", "events", "event_articles", "deliveries"}
+TABLES = {"feeds", "articles", "article_signatures", "events", "event_articles", "deliveries"}
 
 
 def test_single_head() -> None:
