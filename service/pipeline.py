@@ -2,8 +2,10 @@
 
     claim due feed ─► fetch feed (conditional GET) ─► parse (boxed) ─► new entries
       (exact guid/URL dedup) ─► fetch article page ─► extract text (boxed)
-      ─► fall back to the entry's own content/summary ─► rules ─► store article and
-      its events in one transaction ─► record the poll (validators, status, backoff)
+      ─► fall back to the entry's own content/summary ─► ``ingest``: seen before?
+      (canonical URL, text hash, near-duplicate: ``service.dedup``) ─► rules ─► store
+      the article (or the duplicate) and its events, merged into the events they
+      corroborate, in one transaction ─► record the poll (validators, status, backoff)
 
 Failure policy, per feed (reader's ``_update``): a ``FeedError`` is logged, recorded on
 the feed (``last_error``, ``consecutive_errors``, ``next_due`` with backoff) and the
