@@ -123,10 +123,10 @@ def main() -> int:
                         outlet="Outlet",
                     ),
                 )
-                ids = store.store_events(session, article_id, [EVENT], now=clock.now())
+                writes = store.store_events(session, article_id, [EVENT], now=clock.now())
                 store.enqueue_deliveries(
                     session,
-                    [(i, AlertKind.CREATED) for i in ids],
+                    [(w.event_id, AlertKind.CREATED) for w in writes],
                     settings.webhooks,
                     now=clock.now(),
                 )

@@ -147,7 +147,7 @@ def seed(app: App, manifest: Path) -> None:
     """Import the seed corpus as articles; a second run adds nothing."""
     docs = read_manifest(manifest)
     with app.session() as session:
-        result = import_seeds(session, docs, now=clock.now())
+        result = import_seeds(session, docs, now=clock.now(), settings=app.settings.dedup)
         total = store.count_articles(session, seeds_only=True)
     click.echo(
         f"Seed corpus: {result.added} added, {result.skipped} already stored "
@@ -206,7 +206,8 @@ def run(app: App, run_config: Path | None, once: bool) -> None:
     for outcome in outcomes:
         detail = outcome.error or (
             f"{outcome.new_entries} new entries, {outcome.articles} articles "
-            f"({outcome.fallbacks} from entry text), {outcome.events} events"
+            f"({outcome.fallbacks} from entry text), {outcome.duplicates} duplicates, "
+            f"{outcome.events} events"
         )
         click.echo(f"{outcome.feed_name}: {outcome.status.value}; {detail}")
 
@@ -250,7 +251,8 @@ def _events_table(stored: Sequence[store.StoredEvent]) -> None:
         console.print("No events stored yet.")
         return
     table = Table(title="Events (newest first)")
-    for column in ("ID", "Date", "Type", "Actor", "Location", "From", "Flags", "Source"):
+    columns = ("ID", "Date", "Type", "Actor", "Location", "From", "Flags", "Source", "Sources")
+    for column in columns:
         table.add_column(column, overflow="fold")
     for item in stored:
         event = item.event
@@ -266,6 +268,43 @@ def _events_table(stored: Sequence[store.StoredEvent]) -> None:
             event.origin.name if event.origin else "",
             ", ".join(flags),
             " / ".join(s for s in (event.source.name, event.source.outlet) if s),
+            f"{item.sources_count} ({', '.join(f'#{a}' for a in item.article_ids)})",
+        )
+    console.print(table)
+
+
+@main.command()
+@click.option("--duplicates", is_flag=True, help="Only articles stored as duplicates.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=100,
+    show_default=True,
+    help="Newest N articles; 0 for all.",
+)
+@pass_app
+def articles(app: App, duplicates: bool, limit: int) -> None:
+    """Show stored articles, newest first, with what each duplicates and how closely."""
+    with app.session() as session:
+        stored = store.list_articles(
+            session, duplicates_only=duplicates, limit=limit or None, newest_first=True
+        )
+    console = Console()
+    if not stored:
+        console.print("No duplicates stored." if duplicates else "No articles stored yet.")
+        return
+    table = Table(title="Duplicates (newest first)" if duplicates else "Articles (newest first)")
+    for column in ("ID", "Origin", "Outlet", "Title", "URL", "Duplicate of", "Similarity"):
+        table.add_column(column, overflow="fold")
+    for article in stored:
+        table.add_row(
+            str(article.id),
+            article.origin_kind.value,
+            article.outlet or "",
+            article.title or "",
+            article.url or "",
+            "" if article.duplicate_of is None else f"#{article.duplicate_of}",
+            "" if article.similarity is None else f"{article.similarity:.2f}",
         )
     console.print(table)
 

@@ -143,6 +143,25 @@ class FeedSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class DedupSettings:
+    """Duplicate detection (articles) and corroboration (events); see ``service.dedup``."""
+
+    # mirror host -> the host it mirrors (both without "www.")
+    mirror_domains: tuple[tuple[str, str], ...] = (("southfront.press", "southfront.org"),)
+    drop_query_params: tuple[str, ...] = ("doing_wp_cron",)
+    shingle_words: int = 3
+    num_perm: int = 64
+    lead_words: int = 150
+    lsh_threshold: float = 0.5
+    max_candidates: int = 8
+    min_words: int = 25
+    jaccard_threshold: float = 0.8
+    containment_threshold: float = 0.9
+    merge_distance_km: float = 10.0
+    date_tolerance_days: int = 1
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     config_path: Path
     feeds_path: Path
@@ -152,6 +171,7 @@ class Settings:
     webhooks: tuple[WebhookSettings, ...]
     feeds: tuple[FeedSettings, ...]
     alerts: AlertSettings = AlertSettings()
+    dedup: DedupSettings = DedupSettings()
 
 
 # ---------------------------------------------------------------------------
@@ -240,6 +260,38 @@ def _choice(allowed: list[str]) -> Check:
 
 def _non_empty_items(value: Any) -> str | None:
     return "must not contain empty names" if any(not item.strip() for item in value) else None
+
+
+_LABEL = r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+_HOST_RE = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})+$")
+
+
+def _host(value: str) -> str:
+    return value.strip().lower().removeprefix("www.")
+
+
+def _mirrors(value: Any) -> str | None:
+    seen: set[str] = set()
+    for item in value:
+        mirror, sep, original = item.partition("=")
+        if not sep:
+            return f"expected 'mirror.host = original.host', got {item!r}"
+        for host in (_host(mirror), _host(original)):
+            if not _HOST_RE.match(host):
+                return f"not a host name: {host!r} in {item!r}"
+        if _host(mirror) == _host(original):
+            return f"a host cannot mirror itself: {item!r}"
+        if _host(mirror) in seen:
+            return f"mirror {_host(mirror)!r} listed twice"
+        seen.add(_host(mirror))
+    return None
+
+
+def _param_names(value: Any) -> str | None:
+    for item in value:
+        if not item or any(ch in item for ch in "=&?# "):
+            return f"not a query parameter name: {item!r}"
+    return None
 
 
 def _one_of(allowed: list[str]) -> Check:
@@ -336,6 +388,69 @@ SERVICE_OPTIONS: Mapping[str, Option] = {
     ),
     "alerts.max_attempts": Option(
         "integer", 9, _between(1, 30), "Attempts before a delivery goes to the dead letter."
+    ),
+    "dedup.mirror_domains": Option(
+        "list of strings",
+        ["southfront.press = southfront.org"],
+        _mirrors,
+        "Hosts serving the same articles: 'mirror = original'; a mirror's URLs are "
+        "compared as the original's.",
+    ),
+    "dedup.drop_query_params": Option(
+        "list of strings",
+        ["doing_wp_cron"],
+        _param_names,
+        "Query parameters dropped from article URLs besides the tracking ones courlan knows.",
+    ),
+    "dedup.shingle_words": Option(
+        "integer", 3, _between(1, 10), "Words per shingle for near-duplicate comparison."
+    ),
+    "dedup.num_perm": Option(
+        "integer", 64, _between(16, 512), "MinHash permutations per signature (stored)."
+    ),
+    "dedup.lead_words": Option(
+        "integer",
+        150,
+        _between(20, 5000),
+        "Words at the start of an article whose signature is indexed: a repost that drops or "
+        "adds reader comments keeps its lead.",
+    ),
+    "dedup.lsh_threshold": Option(
+        "number",
+        0.5,
+        _between(0.1, 0.95),
+        "Lead similarity from which LSH proposes a stored article as a candidate.",
+    ),
+    "dedup.max_candidates": Option(
+        "integer", 8, _between(1, 100), "Candidates compared word for word per article."
+    ),
+    "dedup.min_words": Option(
+        "integer",
+        25,
+        _between(1, 1000),
+        "Shorter texts are matched only by URL and text hash, never as near-duplicates.",
+    ),
+    "dedup.jaccard_threshold": Option(
+        "number", 0.8, _between(0.3, 1), "Shingle Jaccard similarity from which two texts match."
+    ),
+    "dedup.containment_threshold": Option(
+        "number",
+        0.9,
+        _between(0.5, 1),
+        "Share of the shorter text's shingles found in the longer one from which it is a "
+        "duplicate (a clean copy inside a scrape with reader comments).",
+    ),
+    "dedup.merge_distance_km": Option(
+        "number",
+        10.0,
+        _between(0, 500),
+        "Events of the same type and affiliation whose places are this close merge into one.",
+    ),
+    "dedup.date_tolerance_days": Option(
+        "integer",
+        1,
+        _between(0, 30),
+        "Days two day-precise event dates may differ and still be one event.",
     ),
 }
 
@@ -698,5 +813,22 @@ def load_settings(
             retry_base_seconds=v["alerts.retry_base_seconds"],
             retry_ceiling_seconds=v["alerts.retry_ceiling_seconds"],
             max_attempts=v["alerts.max_attempts"],
+        ),
+        dedup=DedupSettings(
+            mirror_domains=tuple(
+                (_host(m), _host(o))
+                for m, _, o in (item.partition("=") for item in v["dedup.mirror_domains"])
+            ),
+            drop_query_params=tuple(v["dedup.drop_query_params"]),
+            shingle_words=v["dedup.shingle_words"],
+            num_perm=v["dedup.num_perm"],
+            lead_words=v["dedup.lead_words"],
+            lsh_threshold=v["dedup.lsh_threshold"],
+            max_candidates=v["dedup.max_candidates"],
+            min_words=v["dedup.min_words"],
+            jaccard_threshold=v["dedup.jaccard_threshold"],
+            containment_threshold=v["dedup.containment_threshold"],
+            merge_distance_km=v["dedup.merge_distance_km"],
+            date_tolerance_days=v["dedup.date_tolerance_days"],
         ),
     )

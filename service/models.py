@@ -125,6 +125,8 @@ class Article(Base):
     id: Mapped[intpk]
     url: Mapped[str | None] = mapped_column(unique=True)
     canonical_url: Mapped[str | None] = mapped_column(index=True)
+    # The article's other canonical URL (a WordPress ``?p=N`` guid of the same site).
+    alternate_url: Mapped[str | None] = mapped_column(index=True)
     outlet: Mapped[str | None] = mapped_column(sa.String(255))
     title: Mapped[str | None]
     published: Mapped[datetime | None]
@@ -143,6 +145,25 @@ class Article(Base):
     )
     similarity: Mapped[float | None]
     created_at: Mapped[datetime_now]
+
+
+class ArticleSignature(Base):
+    """An article's MinHash signatures (``service.dedup``), so a restart rebuilds the index.
+
+    ``lead``/``whole`` hold ``num_perm`` uint32 values, little-endian: BLOB on SQLite,
+    BYTEA on PostgreSQL.  ``num_perm`` is kept so a changed setting is noticed.
+    """
+
+    __tablename__ = "article_signatures"
+
+    article_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("articles.id", ondelete="CASCADE"), primary_key=True
+    )
+    num_perm: Mapped[int]
+    words: Mapped[int]
+    shingles: Mapped[int]
+    lead: Mapped[bytes] = mapped_column(sa.LargeBinary())
+    whole: Mapped[bytes] = mapped_column(sa.LargeBinary())
 
 
 class Event(Base):
@@ -284,6 +305,7 @@ target_metadata = Base.metadata
 
 __all__ = [
     "Article",
+    "ArticleSignature",
     "BackfillItem",
     "BackfillRun",
     "Base",

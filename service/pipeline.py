@@ -2,8 +2,10 @@
 
     claim due feed ─► fetch feed (conditional GET) ─► parse (boxed) ─► new entries
       (exact guid/URL dedup) ─► fetch article page ─► extract text (boxed)
-      ─► fall back to the entry's own content/summary ─► rules ─► store article and
-      its events in one transaction ─► record the poll (validators, status, backoff)
+      ─► fall back to the entry's own content/summary ─► ``ingest``: seen before?
+      (canonical URL, text hash, near-duplicate: ``service.dedup``) ─► rules ─► store
+      the article (or the duplicate) and its events, merged into the events they
+      corroborate, in one transaction ─► record the poll (validators, status, backoff)
 
 Failure policy, per feed (reader's ``_update``): a ``FeedError`` is logged, recorded on
 the feed (``last_error``, ``consecutive_errors``, ``next_due`` with backoff) and the
@@ -13,6 +15,7 @@ reaches the scheduler.  One INFO line per poll, DEBUG per entry, never bodies.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import logging
 import random
@@ -28,7 +31,7 @@ from typing import Protocol
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import store
+from service import dedup, store
 from service.config import HttpSettings, Settings
 from service.enums import AlertKind, ArticleOrigin
 from service.errors import ExtractError, FeedError, FetchError, IngestError, StoreError
@@ -86,6 +89,7 @@ class PollOutcome:
     articles: int  # articles stored
     fallbacks: int  # of which stored from the entry's own text
     events: int
+    duplicates: int  # reports seen before (stored as duplicates, no events)
     error: str | None
     next_due: datetime
     duration_ms: int
@@ -108,16 +112,28 @@ class Report:
 
 class IngestStatus(enum.StrEnum):
     STORED = "stored"
+    DUPLICATE = "duplicate"  # seen before: stored as a duplicate (or not at all), no events
     EMPTY = "empty"  # no text
     NOT_STORED = "not_stored"  # the store refused it (same URL stored meanwhile)
 
 
 @dataclass(frozen=True, slots=True)
 class IngestResult:
+    """What became of one report.
+
+    DUPLICATE: ``duplicate_of`` is the stored original and ``similarity`` how alike
+    the texts are (1.0 for the same URL or text); ``article_id`` is the duplicate's
+    own row, None when the very URL was already stored.  ``writes`` tells, per
+    event, whether it created an event or corroborated a stored one.
+    """
+
     status: IngestStatus
     article_id: int | None = None
     events: int = 0
     alerts: int = 0  # webhook deliveries queued with the events
+    duplicate_of: int | None = None
+    similarity: float | None = None
+    writes: tuple[store.EventWrite, ...] = ()
 
     @property
     def stored(self) -> bool:
@@ -129,6 +145,17 @@ class _EntryResult:
     stored: bool
     fallback: bool = False
     events: int = 0
+    duplicate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """A report recognised as seen before."""
+
+    original: int
+    similarity: float
+    reason: str  # "url", "text" or "near"
+    same_url: bool = False
 
 
 def fetch_limits(http: HttpSettings, allowed_networks: tuple[IPNetwork, ...] = ()) -> FetchLimits:
@@ -207,6 +234,11 @@ class Pipeline:
         self._pool = ThreadPoolExecutor(
             max_workers=settings.scheduler.workers, thread_name_prefix="poll"
         )
+        # Check-and-insert of articles: one at a time in this process (and across
+        # replicas, store.lock_for_dedup); the index is filled lazily on first use.
+        self.index = dedup.DedupIndex(settings.dedup)
+        self._dedup_lock = threading.Lock()
+        self._index_ready = False
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -314,6 +346,7 @@ class Pipeline:
                 "outcome": outcome.status.value,
                 "new_entries": outcome.new_entries,
                 "articles": outcome.articles,
+                "duplicates": outcome.duplicates,
                 "fallbacks": outcome.fallbacks,
                 "events": outcome.events,
                 "error": outcome.error or "-",
@@ -360,7 +393,7 @@ class Pipeline:
                 },
             )
         new = self._new_entries(target, feed.entries)
-        articles = fallbacks = events = 0
+        articles = fallbacks = events = duplicates = 0
         handled = 0
         for entry in new:
             if self.stopping or handled >= self.limits.max_articles:
@@ -370,6 +403,7 @@ class Pipeline:
             articles += done.stored
             fallbacks += done.fallback
             events += done.events
+            duplicates += done.duplicate
         complete = handled == len(new) and feed.capped_entries == 0
         self._record(
             target,
@@ -397,6 +431,7 @@ class Pipeline:
             articles=articles,
             fallbacks=fallbacks,
             events=events,
+            duplicates=duplicates,
         )
 
     def _new_entries(
@@ -453,6 +488,7 @@ class Pipeline:
             stored=result.stored,
             fallback=result.stored and origin is ArticleOrigin.ENTRY_FALLBACK,
             events=result.events,
+            duplicate=result.status is IngestStatus.DUPLICATE,
         )
 
     def ingest(
@@ -463,25 +499,30 @@ class Pipeline:
         log_extra: dict[str, str] | None = None,
         alert: bool = True,
     ) -> IngestResult:
-        """Rules, then the article, its events and their webhook alerts in one transaction.
+        """Dedup, rules, then the article, its events and their alerts in one transaction.
 
         Every way in (feed entries, ``service backfill``) ends here, so a report is
-        treated the same whichever way it came.  ``alert=False`` stores without queueing
-        any webhook delivery (``service backfill`` passes it unless ``--alert``: history
-        is not news).
+        treated the same whichever way it came.  A report seen before (same canonical
+        URL, same normalised text, or a near-duplicate of a stored article) is stored
+        as a duplicate of it, with no events and no alerts.  ``alert=False`` stores
+        without queueing any webhook delivery (``service backfill`` passes it unless
+        ``--alert``: history is not news).
         """
         extra = log_extra if log_extra is not None else {"url": report.url or "-"}
         if not report.text.strip():
             log.warning("Report has no text to store", extra=extra)
             return IngestResult(status=IngestStatus.EMPTY)
-        events = self.events_for(report, now=now, log_extra=extra)
+        canonical, alias = dedup.urls_for(report.url, report.guid, self.settings.dedup)
+        digest = content_hash(report.text)
+        signature = dedup.signature(report.text, self.settings.dedup)
         new_article = store.NewArticle(
             text=report.text,
-            content_hash=content_hash(report.text),
+            content_hash=digest,
             origin_kind=report.origin_kind,
             fetched=now,
             url=report.url,
-            canonical_url=report.url,
+            canonical_url=canonical,
+            alternate_url=alias,
             outlet=report.outlet,
             title=report.title,
             published=report.published,
@@ -489,36 +530,90 @@ class Pipeline:
             guid=report.guid,
             feed_id=report.feed_id,
         )
+        events: list[Event] | None = None
+        writes: list[store.EventWrite] = []
+        seen: _Seen | None = None
         alerts = 0
         try:
-            with self._transaction() as session:
-                article_id = store.add_article(session, new_article)
-                event_ids = store.store_events(session, article_id, events, now=now)
-                if alert:
-                    # The outbox: queued in the transaction that stores the events.
-                    alerts = store.enqueue_deliveries(
-                        session,
-                        [(event_id, AlertKind.CREATED) for event_id in event_ids],
-                        self.settings.webhooks,
-                        now=now,
-                    )
+            with self._dedup_lock:
+                self._prepare_index()
+                with self._transaction() as session:
+                    store.lock_for_dedup(session)
+                    self._refresh_index(session)
+                    seen = self._seen(session, report, canonical, alias, digest, signature)
+                    if seen is not None and seen.same_url:
+                        article_id = None
+                    elif seen is not None:
+                        article_id = store.add_article(
+                            session,
+                            dataclasses.replace(
+                                new_article, duplicate_of=seen.original, similarity=seen.similarity
+                            ),
+                        )
+                        store.add_signature(session, article_id, signature)
+                    else:
+                        events = self.events_for(report, now=now, log_extra=extra)
+                        article_id = store.add_article(session, new_article)
+                        store.add_signature(session, article_id, signature)
+                        writes = store.store_events(
+                            session, article_id, events, now=now, settings=self.settings.dedup
+                        )
+                        if alert:
+                            # The outbox: queued in the transaction that stores the events.
+                            alerts = store.enqueue_deliveries(
+                                session,
+                                [
+                                    (
+                                        w.event_id,
+                                        AlertKind.CREATED if w.created else AlertKind.CORROBORATED,
+                                    )
+                                    for w in writes
+                                ],
+                                self.settings.webhooks,
+                                now=now,
+                            )
+                if article_id is not None:
+                    self.index.add(article_id, signature)
         except StoreError:
             # Typically the same URL stored meanwhile by another feed or replica.
             log.warning("Article not stored", exc_info=True, extra=extra)
             return IngestResult(status=IngestStatus.NOT_STORED)
+        if seen is not None:
+            log.info(
+                "Duplicate report",
+                extra={
+                    **extra,
+                    "action": "duplicate",
+                    "duplicate_of": seen.original,
+                    "similarity": round(seen.similarity, 3),
+                    "reason": seen.reason,
+                    "article_id": article_id if article_id is not None else "-",
+                },
+            )
+            return IngestResult(
+                status=IngestStatus.DUPLICATE,
+                article_id=article_id,
+                duplicate_of=seen.original,
+                similarity=seen.similarity,
+            )
+        count = len(events or [])
         log.debug(
             "Report stored",
             extra={
                 **extra,
                 "action": report.origin_kind.value,
-                "events": len(events),
+                "events": count,
+                "corroborated": sum(not w.created for w in writes),
                 "alerts": alerts,
             },
         )
         return IngestResult(
-            status=IngestStatus.STORED, article_id=article_id, events=len(events), alerts=alerts
+            status=IngestStatus.STORED,
+            article_id=article_id,
+            events=count,
+            writes=tuple(writes),
+            alerts=alerts,
         )
-
     def events_for(
         self, report: Report, *, now: datetime, log_extra: dict[str, str] | None = None
     ) -> list[Event]:
@@ -550,6 +645,87 @@ class Pipeline:
         """Article text of an HTML page, extracted in the sandbox (``ExtractError``)."""
         article: ExtractedArticle | None = self.sandbox.call("extract", body, url)
         return article
+
+    # -- deduplication ---------------------------------------------------------------
+
+    # Article ids are taken at insert and seen at commit; inserts are serialised by
+    # store.lock_for_dedup, but seeds or a migration may still commit out of order,
+    # so each refresh looks this far below the highest id it has.
+    REFRESH_OVERLAP = 100
+
+    def _prepare_index(self) -> None:
+        """First use: sign articles stored without a signature, then load the index."""
+        if self._index_ready:
+            return
+        num_perm = self.settings.dedup.num_perm
+        while True:
+            with self._transaction() as session:
+                missing = store.articles_without_signature(session, num_perm=num_perm)
+                for article_id, text in missing:
+                    store.replace_signature(
+                        session, article_id, dedup.signature(text, self.settings.dedup)
+                    )
+            if not missing:
+                break
+            log.info("Signed stored articles", extra={"articles": len(missing)})
+        self.rebuild_index()
+
+    def rebuild_index(self) -> int:
+        """Load every stored signature into a fresh index (start-up); return the count."""
+        started = self._monotonic()
+        index = dedup.DedupIndex(self.settings.dedup)
+        with self._transaction() as session:
+            index.add_many(
+                store.iter_signatures(session, num_perm=self.settings.dedup.num_perm)
+            )
+        self.index = index
+        self._index_ready = True
+        log.info(
+            "Dedup index built",
+            extra={
+                "articles": len(index),
+                "duration_ms": int((self._monotonic() - started) * 1000),
+            },
+        )
+        return len(index)
+
+    def _refresh_index(self, session: Session) -> None:
+        """Fold in signatures stored since the index last looked (other replicas too)."""
+        low = max(0, self.index.last_id - self.REFRESH_OVERLAP)
+        unseen = [i for i in store.signature_ids(session, after_id=low) if i not in self.index]
+        if unseen:
+            self.index.add_many(
+                store.signatures_of(session, unseen, num_perm=self.settings.dedup.num_perm)
+            )
+
+    def _seen(
+        self,
+        session: Session,
+        report: Report,
+        canonical: str | None,
+        alias: str | None,
+        digest: str,
+        signature: dedup.Signature,
+    ) -> _Seen | None:
+        exact = store.find_exact(
+            session,
+            urls=[u for u in (canonical, alias) if u],
+            raw_url=report.url,
+            content_hash=digest,
+        )
+        if exact is not None:
+            return _Seen(exact.article_id, 1.0, exact.reason, same_url=exact.same_url)
+        candidates = self.index.candidates(signature)
+        if not candidates:
+            return None
+        verdict = dedup.judge(
+            report.text, store.article_texts(session, candidates), self.settings.dedup
+        )
+        if verdict is None:
+            return None
+        return _Seen(
+            store.original_of(session, verdict.article_id), verdict.similarity.score, "near"
+        )
 
     def _article(self, entry: ParsedEntry, extra: dict[str, str]) -> ExtractedArticle | None:
         if not entry.link:
@@ -642,6 +818,7 @@ class Pipeline:
         articles: int = 0,
         fallbacks: int = 0,
         events: int = 0,
+        duplicates: int = 0,
         error: str | None = None,
     ) -> PollOutcome:
         return PollOutcome(
@@ -653,6 +830,7 @@ class Pipeline:
             articles=articles,
             fallbacks=fallbacks,
             events=events,
+            duplicates=duplicates,
             error=error,
             next_due=due,
             duration_ms=int((self._monotonic() - started) * 1000),

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from service import corpus, store
+from service import corpus, dedup, store
+from service.config import DedupSettings
 from service.corpus import ManifestDoc
 from service.enums import ArticleOrigin
 from service.hashing import content_hash
@@ -26,12 +27,22 @@ class SeedResult:
     skipped: int
 
 
-def import_seeds(session: Session, docs: Sequence[ManifestDoc], *, now: datetime) -> SeedResult:
+def import_seeds(
+    session: Session,
+    docs: Sequence[ManifestDoc],
+    *,
+    now: datetime,
+    settings: DedupSettings | None = None,
+) -> SeedResult:
     """Store each document as a seed article unless a seed with the same text exists.
 
     "The same text" is the same content hash (normalised text), so re-running adds
     nothing and a re-saved file with different line endings is still recognised.
+    Each seed's dedup signature is stored with it: the seeds are the baseline every
+    report is compared with.
     """
+    dedup_settings = settings or DedupSettings()
+    store.lock_for_dedup(session)
     added = skipped = 0
     for doc in docs:
         text = corpus.read_text(doc)
@@ -40,7 +51,7 @@ def import_seeds(session: Session, docs: Sequence[ManifestDoc], *, now: datetime
             skipped += 1
             logger.debug("Seed already stored", extra={"action": "skip", "entry_id": doc.file})
             continue
-        store.add_article(
+        article_id = store.add_article(
             session,
             store.NewArticle(
                 text=text,
@@ -55,6 +66,7 @@ def import_seeds(session: Session, docs: Sequence[ManifestDoc], *, now: datetime
                 is_seed=True,
             ),
         )
+        store.add_signature(session, article_id, dedup.signature(text, dedup_settings))
         added += 1
         logger.debug("Seed stored", extra={"action": "add", "entry_id": doc.file})
     return SeedResult(added=added, skipped=skipped)

@@ -30,10 +30,11 @@ from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import models
+from service import corroboration, models
 from service.alerts import filters, payload
 from service.alerts.payload import AlertSubject, SourceReport
-from service.config import FeedSettings, WebhookSettings
+from service.config import DedupSettings, FeedSettings, WebhookSettings
+from service.dedup import Signature
 from service.enums import AlertKind, ArticleOrigin, BackfillItemStatus, DeliveryStatus
 from service.errors import StoreError
 from service.events import (
@@ -235,6 +236,9 @@ class NewArticle:
     is_seed: bool = False
     guid: str | None = None
     feed_id: int | None = None
+    alternate_url: str | None = None
+    duplicate_of: int | None = None
+    similarity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +255,25 @@ class StoredArticle:
     is_seed: bool
     origin_kind: ArticleOrigin
     duplicate_of: int | None
+    canonical_url: str | None = None
+    similarity: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventWrite:
+    """One event written for an article: a new row (``created``) or one corroborated."""
+
+    event_id: int
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ExactMatch:
+    """A stored article with the same canonical URL or the same normalised text."""
+
+    article_id: int
+    reason: str  # "url" or "text"
+    same_url: bool  # the very URL is stored: a second row cannot take it
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +388,9 @@ def add_article(session: Session, article: NewArticle) -> int:
         origin_kind=article.origin_kind,
         guid=article.guid,
         feed_id=article.feed_id,
+        alternate_url=article.alternate_url,
+        duplicate_of=article.duplicate_of,
+        similarity=article.similarity,
     )
     try:
         with session.begin_nested():
@@ -417,15 +443,189 @@ def get_article(session: Session, article_id: int) -> StoredArticle | None:
         is_seed=row.is_seed,
         origin_kind=row.origin_kind,
         duplicate_of=row.duplicate_of,
+        canonical_url=row.canonical_url,
+        similarity=row.similarity,
     )
 
 
-def list_articles(session: Session, *, seeds_only: bool = False) -> list[StoredArticle]:
-    query = sa.select(models.Article.id).order_by(models.Article.id)
+def list_articles(
+    session: Session,
+    *,
+    seeds_only: bool = False,
+    duplicates_only: bool = False,
+    limit: int | None = None,
+    newest_first: bool = False,
+) -> list[StoredArticle]:
+    query = sa.select(models.Article.id).order_by(
+        models.Article.id.desc() if newest_first else models.Article.id
+    )
     if seeds_only:
         query = query.where(models.Article.is_seed.is_(True))
+    if duplicates_only:
+        query = query.where(models.Article.duplicate_of.is_not(None))
+    if limit is not None:
+        query = query.limit(limit)
     articles = [get_article(session, article_id) for article_id in session.scalars(query)]
     return [article for article in articles if article is not None]
+
+
+# ---------------------------------------------------------------------------
+# Deduplication: exact matches, signatures, candidate texts
+
+
+def lock_for_dedup(session: Session) -> None:
+    """Serialise check-and-insert of articles across replicas, until the transaction ends.
+
+    PostgreSQL: a transaction-scoped advisory lock, so a replica judging a report
+    sees every article another replica committed before it.  SQLite has one
+    writer at a time anyway (and one daemon per file).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(DEDUP_LOCK_KEY)))
+
+
+DEDUP_LOCK_KEY = 0x6465647570  # "dedup"
+
+
+def find_exact(
+    session: Session, *, urls: Sequence[str], raw_url: str | None, content_hash: str
+) -> ExactMatch | None:
+    """An article with one of the canonical ``urls`` (or this ``raw_url``) or this text.
+
+    A match that is itself a duplicate resolves to the article it duplicates.
+    """
+    target = sa.func.coalesce(models.Article.duplicate_of, models.Article.id)
+    if raw_url is not None:
+        found = session.scalar(sa.select(target).where(models.Article.url == raw_url))
+        if found is not None:
+            return ExactMatch(found, "url", same_url=True)
+    wanted = [url for url in urls if url]
+    if wanted:
+        found = session.scalar(
+            sa.select(target)
+            .where(
+                sa.or_(
+                    models.Article.canonical_url.in_(wanted),
+                    models.Article.alternate_url.in_(wanted),
+                )
+            )
+            .order_by(models.Article.id)
+            .limit(1)
+        )
+        if found is not None:
+            return ExactMatch(found, "url", same_url=False)
+    found = session.scalar(
+        sa.select(target)
+        .where(models.Article.content_hash == content_hash)
+        .order_by(models.Article.id)
+        .limit(1)
+    )
+    if found is not None:
+        return ExactMatch(found, "text", same_url=False)
+    return None
+
+
+def add_signature(session: Session, article_id: int, signature: Signature) -> None:
+    num_perm = len(signature.lead) // 4
+    try:
+        with session.begin_nested():
+            session.add(
+                models.ArticleSignature(
+                    article_id=article_id,
+                    num_perm=num_perm,
+                    words=signature.words,
+                    shingles=signature.shingles,
+                    lead=signature.lead,
+                    whole=signature.whole,
+                )
+            )
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot store the signature of article {article_id}: {exc}") from exc
+
+
+def iter_signatures(
+    session: Session, *, after_id: int = 0, num_perm: int, batch: int = 10_000
+) -> Iterator[tuple[int, Signature]]:
+    """Stored signatures with ``article_id > after_id`` made with ``num_perm``, by id."""
+    sig = models.ArticleSignature
+    query = (
+        sa.select(sig.article_id, sig.lead, sig.whole, sig.words, sig.shingles)
+        .where(sig.article_id > after_id, sig.num_perm == num_perm)
+        .order_by(sig.article_id)
+        .execution_options(yield_per=batch)
+    )
+    for article_id, lead, whole, words, shingles in session.execute(query):
+        yield article_id, Signature(bytes(lead), bytes(whole), words, shingles)
+
+
+def articles_without_signature(
+    session: Session, *, num_perm: int, limit: int = 1000
+) -> list[tuple[int, str]]:
+    """(id, text) of articles with no signature, or one made with another ``num_perm``."""
+    sig = models.ArticleSignature
+    rows = session.execute(
+        sa.select(models.Article.id, models.Article.text)
+        .outerjoin(sig, sig.article_id == models.Article.id)
+        .where(sa.or_(sig.article_id.is_(None), sig.num_perm != num_perm))
+        .order_by(models.Article.id)
+        .limit(limit)
+    )
+    return [(article_id, text) for article_id, text in rows]
+
+
+def replace_signature(session: Session, article_id: int, signature: Signature) -> None:
+    session.execute(
+        sa.delete(models.ArticleSignature).where(
+            models.ArticleSignature.article_id == article_id
+        )
+    )
+    add_signature(session, article_id, signature)
+
+
+def original_of(session: Session, article_id: int) -> int:
+    """The article ``article_id`` duplicates, or itself."""
+    found = session.scalar(
+        sa.select(models.Article.duplicate_of).where(models.Article.id == article_id)
+    )
+    return found if found is not None else article_id
+
+
+def signature_ids(session: Session, *, after_id: int) -> list[int]:
+    return list(
+        session.scalars(
+            sa.select(models.ArticleSignature.article_id)
+            .where(models.ArticleSignature.article_id > after_id)
+            .order_by(models.ArticleSignature.article_id)
+        )
+    )
+
+
+def signatures_of(
+    session: Session, ids: Sequence[int], *, num_perm: int
+) -> list[tuple[int, Signature]]:
+    sig = models.ArticleSignature
+    rows = session.execute(
+        sa.select(sig.article_id, sig.lead, sig.whole, sig.words, sig.shingles)
+        .where(sig.article_id.in_(list(ids)), sig.num_perm == num_perm)
+        .order_by(sig.article_id)
+    )
+    return [
+        (article_id, Signature(bytes(lead), bytes(whole), words, shingles))
+        for article_id, lead, whole, words, shingles in rows
+    ]
+
+
+def article_texts(session: Session, ids: Sequence[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return {
+        article_id: text
+        for article_id, text in session.execute(
+            sa.select(models.Article.id, models.Article.text).where(
+                models.Article.id.in_(list(ids))
+            )
+        )
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -433,36 +633,116 @@ def list_articles(session: Session, *, seeds_only: bool = False) -> list[StoredA
 
 
 def store_events(
-    session: Session, article_id: int, events: Sequence[Event], *, now: datetime
-) -> list[int]:
-    """Store ``events`` found in article ``article_id``, all or none; return their ids.
+    session: Session,
+    article_id: int,
+    events: Sequence[Event],
+    *,
+    now: datetime,
+    settings: DedupSettings | None = None,
+) -> list[EventWrite]:
+    """Store ``events`` found in article ``article_id``, all or none.
 
-    Runs in a SAVEPOINT inside the caller's transaction, so a failure leaves
-    nothing of this article's events behind and the session usable.
+    Each event either corroborates a stored event that is the same real event
+    (``service.corroboration``: the article is linked, ``sources_count`` goes up and
+    the event is enriched; ``created=False``) or becomes a new row (``created=True``).
+    Two events of one article are never merged, neither with each other nor into
+    one event.  Runs in a SAVEPOINT inside the caller's transaction, so a failure
+    leaves nothing of this article's events behind and the session usable.
     """
     if not events:
         return []
+    rules = settings or DedupSettings()
+    writes: list[EventWrite] = []
     try:
         with session.begin_nested():
             if session.get(models.Article, article_id) is None:
                 raise StoreError(f"cannot store events: no article with id {article_id}")
-            rows = [_event_row(event, now) for event in events]
-            session.add_all(rows)
-            session.flush()
-            session.add_all(
-                models.EventArticle(
-                    event_id=row.id,
-                    article_id=article_id,
-                    evidence_start=event.evidence.start,
-                    evidence_end=event.evidence.end,
-                    created_at=now,
+            taken: set[int] = set()  # events this article already reports
+            for event in events:
+                match = _matching_event(session, event, article_id, taken, rules)
+                if match is None:
+                    row = _event_row(event, now)
+                    session.add(row)
+                    session.flush()
+                else:
+                    row = match
+                    _apply(row, corroboration.enrich(_event_value(row), event))
+                    row.sources_count += 1
+                taken.add(row.id)
+                session.add(
+                    models.EventArticle(
+                        event_id=row.id,
+                        article_id=article_id,
+                        evidence_start=event.evidence.start,
+                        evidence_end=event.evidence.end,
+                        created_at=now,
+                    )
                 )
-                for row, event in zip(rows, events, strict=True)
-            )
-            session.flush()
+                session.flush()
+                writes.append(EventWrite(event_id=row.id, created=match is None))
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot store events of article {article_id}: {exc}") from exc
-    return [row.id for row in rows]
+    return writes
+
+
+def _matching_event(
+    session: Session,
+    event: Event,
+    article_id: int,
+    taken: set[int],
+    settings: DedupSettings,
+) -> models.Event | None:
+    """The stored event ``event`` corroborates, if any (the nearest in date, then place)."""
+    window = corroboration.search_window(event, settings)
+    if window is None:
+        return None
+    own = sa.select(models.EventArticle.event_id).where(
+        models.EventArticle.article_id == article_id
+    )
+    query = (
+        sa.select(models.Event)
+        .where(
+            models.Event.type == event.type,
+            models.Event.actor_affiliation == event.actor.affiliation,
+            models.Event.date >= window[0],
+            models.Event.date <= window[1],
+            models.Event.id.not_in(own),
+        )
+        .order_by(models.Event.id)
+    )
+    matches = [
+        (corroboration.closeness(value, event), row.id, row)
+        for row in session.scalars(query)
+        if row.id not in taken
+        and corroboration.same_event(value := _event_value(row), event, settings)
+    ]
+    if not matches:
+        return None
+    return min(matches, key=lambda item: (item[0], item[1]))[2]
+
+
+def _apply(row: models.Event, event: Event) -> None:
+    """Write an enriched event's fields back (evidence and source stay the first report's)."""
+    fresh = _event_row(event, row.created_at)
+    for column in (
+        "location_name",
+        "location_lat",
+        "location_lon",
+        "location_admin2",
+        "location_precision",
+        "origin_name",
+        "origin_lat",
+        "origin_lon",
+        "origin_admin2",
+        "origin_precision",
+        "date",
+        "date_precision",
+        "quantities",
+        "equipment",
+        "hedged",
+        "in_region",
+    ):
+        setattr(row, column, getattr(fresh, column))
 
 
 def list_events(session: Session, *, limit: int | None = None) -> list[StoredEvent]:

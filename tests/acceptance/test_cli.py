@@ -177,7 +177,7 @@ def test_upgrade_seed_feeds_events(invoke: Invoke, database_url: str) -> None:
     for _ in range(2):  # repeatable
         result = invoke("db", "upgrade", env=env)
         assert result.exit_code == 0, result.output + result.stderr
-        assert f"is at revision {store.head_revision()}" in result.output
+        assert f"is at revision {store.head_revision()}." in result.output
 
     result = invoke("seed", "--manifest", str(SEEDS), env=env)
     assert result.exit_code == 0, result.stderr

@@ -4,7 +4,7 @@ lease (``SKIP LOCKED`` between replicas), attempts recorded, replays, disabling.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -50,6 +50,11 @@ def hook(name: str, **changes: object) -> WebhookSettings:
 
 
 def add_event(session: Session, event: Event = EVENT, n: int = 1) -> int:
+    """Store report ``n`` and its event; report n's event falls n-1 weeks after ``event``'s
+    date, so reports of different numbers are different real events (not merged)."""
+    if event.date is not None and n != 1:
+        later = date.fromisoformat(event.date) + timedelta(weeks=n - 1)
+        event = replace(event, date=later.isoformat())
     article_id = store.add_article(
         session,
         store.NewArticle(
@@ -62,7 +67,8 @@ def add_event(session: Session, event: Event = EVENT, n: int = 1) -> int:
             title=f"Report {n}",
         ),
     )
-    (event_id,) = store.store_events(session, article_id, [event], now=NOW)
+    (write,) = store.store_events(session, article_id, [event], now=NOW)
+    event_id = write.event_id
     return event_id
 
 

@@ -84,15 +84,16 @@ def test_removed_from_one_report_keeps_the_event(session: Session) -> None:
 
 def test_changed_shared_event_is_left_to_the_others(session: Session) -> None:
     event_id, first, second = shared_event(session)
-    hedged = dataclasses.replace(EVENT, hedged=True)
+    # The rules now date this article's convoy a week later: another real event.
+    later = dataclasses.replace(EVENT, date="2024-05-06")
     store.apply_event_diff(
-        session, first, removed=[], changed=[(event_id, hedged)], added=[], now=NOW
+        session, first, removed=[], changed=[(event_id, later)], added=[], now=NOW
     )
     session.expire_all()
     [mine] = store.article_events(session, first)
     [theirs] = store.article_events(session, second)
-    assert mine.event_id != event_id and mine.event.hedged
-    assert theirs.event_id == event_id and not theirs.event.hedged
+    assert mine.event_id != event_id and mine.event.date == "2024-05-06"
+    assert theirs.event_id == event_id and theirs.event.date == "2024-04-29"
 
 
 def test_changed_own_event_is_updated_in_place(session: Session) -> None:

@@ -25,6 +25,7 @@ TABLES = {
     "backfill_runs",
     "backfill_items",
     "subscriptions",
+    "article_signatures",
 }
 
 

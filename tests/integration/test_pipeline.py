@@ -196,7 +196,12 @@ def test_poll_stores_articles_events_and_state(
     articles = {a.url: a for a in world.articles()}
     assert articles["https://outlet.example/a"].origin_kind is ArticleOrigin.FEED
     assert articles["https://outlet.example/b"].origin_kind is ArticleOrigin.ENTRY_FALLBACK
-    assert world.events() == 2
+    # The fake rules read the same convoy (type, actor, place, day) in both reports:
+    # one event, two sources.
+    assert world.events() == 1
+    with store.session_scope(factory) as session:
+        (event,) = store.list_events(session)
+    assert event.sources_count == 2 and len(event.article_ids) == 2
     row = world.feed()
     assert (row.etag, row.last_status, row.consecutive_errors, row.last_error) == (
         '"e1"',

@@ -125,8 +125,9 @@ def test_events_round_trip(session: Session) -> None:
         quantities={},
         equipment=(),
     )
-    ids = store.store_events(session, article_id, [EVENT, minimal], now=NOW)
-    assert len(ids) == 2
+    writes = store.store_events(session, article_id, [EVENT, minimal], now=NOW)
+    assert [w.created for w in writes] == [True, True]
+    ids = [w.event_id for w in writes]
 
     stored = store.list_events(session)
     assert [item.id for item in stored] == list(reversed(ids))  # newest first
@@ -160,7 +161,9 @@ def test_store_events_needs_the_article(session: Session) -> None:
 
 def test_deleting_an_article_removes_its_links(session: Session) -> None:
     article_id = store.add_article(session, article())
-    (event_id,) = store.store_events(session, article_id, [EVENT], now=NOW)
+    ((event_id, _),) = (
+        (w.event_id, w.created) for w in store.store_events(session, article_id, [EVENT], now=NOW)
+    )
     session.execute(sa.delete(models.Article).where(models.Article.id == article_id))
     links = session.scalars(
         sa.select(models.EventArticle).where(models.EventArticle.event_id == event_id)

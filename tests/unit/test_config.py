@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -62,9 +63,38 @@ def test_empty_file_gives_defaults(tmp_path: Path) -> None:
             assert settings.database_url == option.default
         elif key == "feeds_file":
             assert settings.feeds_path == tmp_path / option.default
+        elif key == "dedup.mirror_domains":
+            assert settings.dedup.mirror_domains == (("southfront.press", "southfront.org"),)
+        elif option.kind == "list of strings":
+            assert list(getattr(getattr(settings, section), name)) == option.default
         else:
             assert getattr(getattr(settings, section), name) == option.default
     assert settings.feeds[0].interval_seconds == FEED_OPTIONS["interval_seconds"].default
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ('mirror_domains = ["southfront.press"]', "expected 'mirror.host = original.host'"),
+        ('mirror_domains = ["a.org = a.org"]', "a host cannot mirror itself"),
+        ('mirror_domains = ["not a host = b.org"]', "not a host name: 'not a host'"),
+        ('drop_query_params = ["a=b"]', "not a query parameter name: 'a=b'"),
+        ("containment_threshold = 0.2", "must be between 0.5 and 1"),
+        ("merge_distance_km = -1", "must be between 0 and 500"),
+    ],
+    ids=["no-equals", "self", "bad-host", "bad-param", "containment", "distance"],
+)
+def test_bad_dedup_settings_are_named(tmp_path: Path, line: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)) as info:
+        load_settings(write(tmp_path, f"[dedup]\n{line}\n"), environ={})
+    assert f"dedup.{line.split(' ')[0]}" in str(info.value)
+
+
+def test_mirror_hosts_are_normalised(tmp_path: Path) -> None:
+    line = "mirror_domains = [\"WWW.Mirror.example = www.origin.example\"]"
+    path = write(tmp_path, f"[dedup]\n{line}\n")
+    settings = load_settings(path, environ={})
+    assert settings.dedup.mirror_domains == (("mirror.example", "origin.example"),)
 
 
 def test_config_path_from_environment(tmp_path: Path) -> None:

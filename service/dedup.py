@@ -1,0 +1,290 @@
+"""Duplicate reports: canonical URLs, shingles, MinHash signatures, an LSH index, judgement.
+
+Pure: values in, values out; the pipeline does the storage around it.
+
+    report ─► canonical URL (courlan + mirrors) and text hash ─► exact match?
+           ─► signature: MinHash of the lead (first ``lead_words`` words) and of the whole
+           ─► LSH over lead signatures proposes stored articles (candidates)
+           ─► judge each candidate on the texts: Jaccard, and containment of the
+              shorter text in the longer ─► duplicate or new
+
+Why the lead is indexed rather than the whole text: a seed scrape carrying 8 KB of
+reader comments and the clean article it wraps share only ~10% of their shingles
+(Jaccard), far below any LSH threshold, but they start with the same words.  Reposts
+keep the start (trimmed copies lose the end, scrapes with comments gain an end), so
+the lead's Jaccard stays high in every case the issue lists.  The verdict itself is
+never taken on signatures: candidates are compared word for word, where containment
+("95% of the short text is inside the long one") is exact.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import courlan
+import numpy as np
+from datasketch import LeanMinHash, MinHash, MinHashLSH  # type: ignore[import-untyped]
+
+from service.config import DedupSettings
+
+SCHEME = "affine32"  # datasketch >= 2: uint32 hash values, stored as 4 bytes each
+SEED = 1  # the permutations; changing it invalidates every stored signature
+_DTYPE = np.dtype("<u4")
+_WORD = re.compile(r"\w+")
+_WP_POST = re.compile(r"^p=\d+$")
+
+
+# ---------------------------------------------------------------------------
+# URLs
+
+
+def mirror_map(settings: DedupSettings) -> dict[str, str]:
+    return dict(settings.mirror_domains)
+
+
+def canonical_url(
+    url: str | None,
+    mirrors: Mapping[str, str] | None = None,
+    drop_params: Iterable[str] = ("doing_wp_cron",),
+) -> str | None:
+    """The URL two copies of one article share, or None for no usable http(s) URL.
+
+    courlan lower-cases the host, drops tracking parameters (utm_*, fbclid ...) and
+    sorts the rest; then: https for http, no ``www.``, a mirror host replaced by the
+    host it mirrors, no fragment, no trailing slash, and ``drop_params`` removed.
+    """
+    if not url:
+        return None
+    try:
+        normalised = courlan.normalize_url(url.strip(), strict=False)
+        parts = urlsplit(normalised)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    host = parts.hostname.lower().removeprefix("www.")
+    host = (mirrors or {}).get(host, host)
+    if parts.port and parts.port not in (80, 443):
+        host = f"{host}:{parts.port}"
+    dropped = set(drop_params)
+    query = urlencode(
+        [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in dropped]
+    )
+    path = parts.path.rstrip("/") or "/"
+    return urlunsplit(("https", host, path, query, ""))
+
+
+def permalink_alias(
+    guid: str | None,
+    link_canonical: str | None,
+    mirrors: Mapping[str, str] | None = None,
+    drop_params: Iterable[str] = ("doing_wp_cron",),
+) -> str | None:
+    """A WordPress ``?p=N`` guid of the same site as the link: the article's other URL.
+
+    WordPress feeds give the pretty path as ``link`` and ``https://site/?p=N`` as the
+    guid; another feed (or a backfill) may give the article under either.
+    """
+    if not guid or not link_canonical:
+        return None
+    alias = canonical_url(guid, mirrors, drop_params)
+    if alias is None or alias == link_canonical:
+        return None
+    alias_parts, link_parts = urlsplit(alias), urlsplit(link_canonical)
+    if alias_parts.netloc != link_parts.netloc or not _WP_POST.match(alias_parts.query):
+        return None
+    return alias
+
+
+def urls_for(
+    url: str | None, guid: str | None, settings: DedupSettings
+) -> tuple[str | None, str | None]:
+    """(canonical URL, ``?p=N`` alias) of a report."""
+    mirrors, drop = mirror_map(settings), settings.drop_query_params
+    canonical = canonical_url(url, mirrors, drop)
+    return canonical, permalink_alias(guid, canonical, mirrors, drop)
+
+
+# ---------------------------------------------------------------------------
+# Shingles and signatures
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens after NFKC: punctuation, spacing and case do not count."""
+    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+
+
+def shingles(tokens: Sequence[str], k: int) -> set[str]:
+    """Runs of ``k`` consecutive words (one shingle for a text shorter than ``k``)."""
+    if len(tokens) <= k:
+        return {" ".join(tokens)} if tokens else set()
+    return {" ".join(tokens[i : i + k]) for i in range(len(tokens) - k + 1)}
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """What is stored per article: MinHash values (uint32 little-endian) and sizes."""
+
+    lead: bytes
+    whole: bytes
+    words: int
+    shingles: int
+
+    def lead_minhash(self) -> LeanMinHash:
+        return _lean(self.lead)
+
+    def whole_minhash(self) -> LeanMinHash:
+        return _lean(self.whole)
+
+
+def _lean(values: bytes) -> LeanMinHash:
+    return LeanMinHash(seed=SEED, hashvalues=np.frombuffer(values, dtype=_DTYPE), scheme=SCHEME)
+
+
+def _minhash(items: Iterable[str], num_perm: int) -> bytes:
+    mh = MinHash(num_perm=num_perm, seed=SEED, scheme=SCHEME)
+    mh.update_batch([item.encode("utf-8") for item in items])
+    return np.asarray(mh.hashvalues, dtype=_DTYPE).tobytes()
+
+
+def signature(text: str, settings: DedupSettings) -> Signature:
+    tokens = words(text)
+    k = settings.shingle_words
+    whole = shingles(tokens, k)
+    whole_sig = _minhash(whole, settings.num_perm)
+    if len(tokens) <= settings.lead_words:
+        lead_sig = whole_sig
+    else:
+        lead_sig = _minhash(shingles(tokens[: settings.lead_words], k), settings.num_perm)
+    return Signature(lead=lead_sig, whole=whole_sig, words=len(tokens), shingles=len(whole))
+
+
+def estimated_jaccard(a: bytes, b: bytes) -> float:
+    """Share of equal MinHash values: an estimate of the Jaccard similarity."""
+    x, y = np.frombuffer(a, dtype=_DTYPE), np.frombuffer(b, dtype=_DTYPE)
+    if x.shape != y.shape or not len(x):
+        return 0.0
+    return float(np.count_nonzero(x == y)) / len(x)
+
+
+# ---------------------------------------------------------------------------
+# Judgement
+
+
+@dataclass(frozen=True, slots=True)
+class Similarity:
+    jaccard: float
+    containment: float  # share of the shorter text's shingles found in the longer
+
+    @property
+    def score(self) -> float:
+        return max(self.jaccard, self.containment)
+
+
+def similarity(a: str, b: str, k: int) -> Similarity:
+    """Exact shingle Jaccard and containment of two texts."""
+    sa, sb = shingles(words(a), k), shingles(words(b), k)
+    if not sa or not sb:
+        return Similarity(0.0, 0.0)
+    common = len(sa & sb)
+    return Similarity(
+        jaccard=common / len(sa | sb), containment=common / min(len(sa), len(sb))
+    )
+
+
+def is_duplicate(sim: Similarity, settings: DedupSettings) -> bool:
+    return (
+        sim.jaccard >= settings.jaccard_threshold
+        or sim.containment >= settings.containment_threshold
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A near-duplicate found: the stored article and how alike the texts are."""
+
+    article_id: int
+    similarity: Similarity
+
+
+def judge(
+    text: str, candidates: Mapping[int, str], settings: DedupSettings
+) -> Verdict | None:
+    """The candidate ``text`` duplicates best, if any; ties go to the oldest (lowest id)."""
+    if len(words(text)) < settings.min_words:
+        return None
+    best: Verdict | None = None
+    for article_id in sorted(candidates):
+        sim = similarity(text, candidates[article_id], settings.shingle_words)
+        if is_duplicate(sim, settings) and (
+            best is None or sim.score > best.similarity.score
+        ):
+            best = Verdict(article_id, sim)
+    return best
+
+
+# ---------------------------------------------------------------------------
+# The index
+
+
+class DedupIndex:
+    """Lead signatures of every stored article in a datasketch MinHashLSH; thread-safe.
+
+    ``last_id`` is the highest article id folded in; ``refresh`` in the pipeline asks
+    the store for signatures above it (minus an overlap, since ids are taken at
+    insert but become visible at commit, not necessarily in order).
+    """
+
+    def __init__(self, settings: DedupSettings) -> None:
+        self.settings = settings
+        self._lsh = MinHashLSH(threshold=settings.lsh_threshold, num_perm=settings.num_perm)
+        self._signatures: dict[int, Signature] = {}
+        self._lock = threading.Lock()
+        self.last_id = 0
+
+    def __len__(self) -> int:
+        return len(self._signatures)
+
+    def __contains__(self, article_id: int) -> bool:
+        return article_id in self._signatures
+
+    def add(self, article_id: int, sig: Signature) -> bool:
+        """Index an article; False when it was already there."""
+        if len(sig.lead) != self.settings.num_perm * _DTYPE.itemsize:
+            raise ValueError(
+                f"article {article_id}: signature has {len(sig.lead) // _DTYPE.itemsize} "
+                f"values, the index {self.settings.num_perm} (dedup.num_perm changed?)"
+            )
+        with self._lock:
+            if article_id in self._signatures:
+                return False
+            self._lsh.insert(article_id, sig.lead_minhash(), check_duplication=False)
+            self._signatures[article_id] = sig
+            self.last_id = max(self.last_id, article_id)
+            return True
+
+    def add_many(self, items: Iterable[tuple[int, Signature]]) -> int:
+        return sum(self.add(article_id, sig) for article_id, sig in items)
+
+    def candidates(self, sig: Signature, limit: int | None = None) -> list[int]:
+        """Stored articles whose lead resembles ``sig``'s, most alike first."""
+        with self._lock:
+            keys: list[int] = self._lsh.query(sig.lead_minhash())
+            scored = [
+                (
+                    max(
+                        estimated_jaccard(sig.lead, self._signatures[key].lead),
+                        estimated_jaccard(sig.whole, self._signatures[key].whole),
+                    ),
+                    key,
+                )
+                for key in keys
+            ]
+        scored.sort(key=lambda item: (-item[0], item[1]))
+        wanted = self.settings.max_candidates if limit is None else limit
+        return [key for _, key in scored[:wanted]]

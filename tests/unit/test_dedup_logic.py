@@ -1,0 +1,159 @@
+"""Pure dedup and corroboration logic: canonical URLs, judgement, the index, event matching."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from service import corroboration, dedup
+from service.config import DedupSettings
+from service.events import (
+    Actor,
+    Affiliation,
+    DatePrecision,
+    Event,
+    EventType,
+    Evidence,
+    Location,
+    Precision,
+    Source,
+)
+
+SETTINGS = DedupSettings()
+MIRRORS = dedup.mirror_map(SETTINGS)
+
+
+@pytest.mark.parametrize(
+    ("url", "canonical"),
+    [
+        ("https://southfront.org/a-report/", "https://southfront.org/a-report"),
+        ("http://www.southfront.org/a-report", "https://southfront.org/a-report"),
+        ("https://southfront.press/a-report/", "https://southfront.org/a-report"),
+        (
+            "https://southfront.org/a-report/?utm_source=rss&utm_medium=rss&doing_wp_cron=17.2",
+            "https://southfront.org/a-report",
+        ),
+        ("https://southfront.org/a-report/#comments", "https://southfront.org/a-report"),
+        ("https://SOHR.example/en/?p=123&fbclid=x", "https://sohr.example/en?p=123"),
+        ("https://news.example/item.php?id=7&b=2", "https://news.example/item.php?b=2&id=7"),
+        ("ftp://files.example/a", None),
+        ("not a url", None),
+        (None, None),
+    ],
+)
+def test_canonical_url(url: str | None, canonical: str | None) -> None:
+    assert dedup.canonical_url(url, MIRRORS, SETTINGS.drop_query_params) == canonical
+
+
+def test_wordpress_guid_is_an_alias_only_on_the_same_site() -> None:
+    canonical, alias = dedup.urls_for(
+        "https://southfront.press/pretty-path/", "http://southfront.org/?p=99", SETTINGS
+    )
+    assert (canonical, alias) == (
+        "https://southfront.org/pretty-path",
+        "https://southfront.org/?p=99",
+    )
+    assert dedup.urls_for("https://a.example/x", "https://b.example/?p=9", SETTINGS)[1] is None
+    assert dedup.urls_for("https://a.example/x", "urn:uuid:1234", SETTINGS)[1] is None
+
+
+TEXT = " ".join(f"word{i} filler{i % 7}" for i in range(200))
+
+
+def test_containment_catches_what_jaccard_misses() -> None:
+    comments = " ".join(f"reader{i} says{i}" for i in range(2000))
+    sim = dedup.similarity(TEXT, TEXT + " " + comments, 3)
+    assert sim.jaccard < 0.2 and sim.containment == 1.0
+    assert dedup.is_duplicate(sim, SETTINGS)
+    other = " ".join(f"other{i} text{i}" for i in range(200))
+    assert not dedup.is_duplicate(dedup.similarity(TEXT, other, 3), SETTINGS)
+
+
+def test_short_texts_are_never_near_duplicates() -> None:
+    assert dedup.judge("a convoy arrived", {1: "a convoy arrived today"}, SETTINGS) is None
+
+
+def test_index_proposes_a_repost_and_keeps_signatures_compact() -> None:
+    index = dedup.DedupIndex(SETTINGS)
+    sig = dedup.signature(TEXT, SETTINGS)
+    assert len(sig.lead) == len(sig.whole) == SETTINGS.num_perm * 4
+    index.add(1, sig)
+    index.add(2, dedup.signature(" ".join(f"x{i}" for i in range(300)), SETTINGS))
+    repost = dedup.signature(TEXT + " " + " ".join(f"c{i}" for i in range(2000)), SETTINGS)
+    assert index.candidates(repost) == [1]
+    assert not index.add(1, sig) and len(index) == 2 and index.last_id == 2
+    with pytest.raises(ValueError, match="num_perm changed"):
+        index.add(3, dedup.signature(TEXT, replace(SETTINGS, num_perm=32)))
+
+
+MAYADIN = Location("al-Mayadin", 35.0196, 40.4519, "Al-Mayadin", Precision.TOWN)
+NEAR = Location("al-Mayadin farms", 35.03, 40.47, "Al-Mayadin", Precision.SITE)
+BUKAMAL = Location("al-Bukamal", 34.4536, 40.9367, "Al-Bukamal", Precision.TOWN)
+HERI = Location("al-Heri", 34.40, 40.99, "Al-Bukamal", Precision.TOWN)
+CONVOY = Event(
+    type=EventType.DEPLOYMENT,
+    actor=Actor("Liwa Fatemiyoun", Affiliation.IRAN_BACKED),
+    location=MAYADIN,
+    origin=None,
+    date="2020-06-03",
+    date_precision=DatePrecision.DAY,
+    hedged=True,
+    in_region=True,
+    evidence=Evidence("a convoy arrived", 0, 16),
+    source=Source("SOHR"),
+)
+
+
+@pytest.mark.parametrize(
+    ("other", "same"),
+    [
+        (replace(CONVOY, actor=Actor("Iranian-backed militias", Affiliation.IRAN_BACKED)), True),
+        (replace(CONVOY, location=NEAR), True),
+        (replace(CONVOY, date="2020-06-04"), True),
+        (replace(CONVOY, date="2020-06", date_precision=DatePrecision.MONTH), True),
+        (replace(CONVOY, date="2020-06-01", date_precision=DatePrecision.WEEK), True),
+        (replace(CONVOY, date="2020-06-10"), False),
+        (replace(CONVOY, type=EventType.WITHDRAWAL), False),
+        (replace(CONVOY, actor=Actor("Russian forces", Affiliation.RUSSIA)), False),
+        (replace(CONVOY, location=BUKAMAL), False),
+        (replace(CONVOY, date=None, date_precision=DatePrecision.UNKNOWN), False),
+    ],
+    ids=[
+        "generic-actor",
+        "nearby-site",
+        "next-day",
+        "same-month",
+        "same-week",
+        "a-week-later",
+        "other-type",
+        "other-affiliation",
+        "other-town",
+        "undated",
+    ],
+)
+def test_same_event(other: Event, same: bool) -> None:
+    assert corroboration.same_event(CONVOY, other, SETTINGS) is same
+    assert corroboration.same_event(other, CONVOY, SETTINGS) is same
+
+
+def test_enrich_adds_details_and_keeps_the_first_report() -> None:
+    rewrite = replace(
+        CONVOY,
+        location=NEAR,
+        origin=HERI,
+        quantities={"vehicles": 30},
+        equipment=("artillery",),
+        hedged=False,
+        evidence=Evidence("30 vehicles", 5, 16),
+        source=Source("IranWire"),
+    )
+    first = replace(
+        CONVOY, quantities={"vehicles": 25}, date="2020-06", date_precision=DatePrecision.MONTH
+    )
+    merged = corroboration.enrich(first, rewrite)
+    assert merged.quantities == {"vehicles": 25}  # kept: the first count is not overwritten
+    assert merged.origin == HERI and merged.location == NEAR  # more precise place
+    assert (merged.date, merged.date_precision) == ("2020-06-03", DatePrecision.DAY)
+    assert merged.equipment == ("artillery",) and merged.hedged is False
+    assert merged.evidence == first.evidence and merged.source == first.source
