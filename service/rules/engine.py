@@ -67,9 +67,19 @@ from service.rules.text import MatchText, Sentence, Zone, first_person, segment,
 
 _TOKEN = re.compile(r"[^\W_]+")
 _CLAUSE_BREAK = re.compile(
-    r";|\b(?:while|whereas|but|meanwhile|however|in retaliation for|in response to)\b|\s[-–—]\s"
+    r";|\b(?:while|whereas|but|meanwhile|however|in retaliation for|in response to|after|"
+    r"since)\b|\s[-–—]\s"
 )
 _RELATIVE = frozenset({"which", "where", "who", "whom", "whose"})
+# Before an actor: it supports, accompanies, holds ground or is targeted; not the agent.
+_SUPPORTING = re.compile(
+    r"\b(?:with(?: the)?(?: support| help| backing| cover)?(?: of)?|alongside|backed by|"
+    r"supported by|assisted by|held by|controlled by|run by|loyal to|affiliated with|"
+    r"against|targeting|targeted)\s+(?:the\s+)?$"
+)
+_ADVERB = re.compile(r"[a-z]+ly|also|then|again|later|already|just|twice|once|repeatedly")
+# "believed to be Israeli", "thought to have been carried out by the coalition".
+_ATTRIBUTION = re.compile(r"(?:believed|thought|suspected|said|likely|reported)\s+to\b")
 _THAT_REPORT = frozenset(
     {
         "reported",
@@ -173,7 +183,10 @@ _PREP_RANK = {
     "outside": 2,
     "across": 3,
     "through": 3,
+    "via": 3,
 }
+_ROUTE_RANK = 3
+_NEXT_PREDICATE = re.compile(r",\s+(?:and|then)\s+(?:[^\W_]+ly\s+)?[^\W_]+ed\b")
 # Verbs with no passive: "the convoy arrived in X" is never a reduced relative.
 _INTRANSITIVE = frozenset(
     {"arrived", "headed", "retreated", "settled", "massed", "advanced", "returned", "crossed"}
@@ -477,8 +490,10 @@ class _Extraction:
             and not any(d.precision is DatePrecision.DAY for d in self._find_dates(s))
         ):
             return True  # "had arrived in late August": background to the news
-        if self.ctx["circumstance"].ends(" ".join(toks[-3:])) or self.ctx["circumstance"].ends(
-            " ".join(toks[-2:-1])
+        # The sentence's words, not the clause's: "after" itself opens a clause.
+        lead = _tokens(mt[self._m(s.start) : ts])
+        if self.ctx["circumstance"].ends(" ".join(lead[-3:])) or self.ctx["circumstance"].ends(
+            " ".join(lead[-2:-1])
         ):
             return True  # "withdrew after heavy clashes": the clashes are the circumstance
         stative = self.ctx["stative"]
@@ -518,7 +533,12 @@ class _Extraction:
         toks = _tokens(self.mt.text[clause_start:ts])[-3:]
         first = word.split()[0]
         participle = first.endswith("ed") or first in _IRREGULAR_PARTICIPLES
-        return participle and any(t in _PASSIVE_AUX for t in toks)
+        if not participle:
+            return False
+        # "was targeted", "were reportedly targeted"; not "believed to be Israeli, targeted".
+        while toks and toks[-1] not in _PASSIVE_AUX and _ADVERB.fullmatch(toks[-1]):
+            toks.pop()
+        return bool(toks) and toks[-1] in _PASSIVE_AUX
 
     # --------------------------------------------------------------- arguments
     def _actor_for(
@@ -544,9 +564,29 @@ class _Extraction:
                 return by_agent, False
             if etype in _VICTIM_PASSIVE:
                 return None, True
-        if before:
-            return before[-1], False
-        return by_agent, False
+        # "U.S. forces, with SDF support, carried out": a supporting or mentioned group
+        # is not the agent when another group stands before it.
+        agents = [a for a in before if not self._supporting(clause[0], a)] or before
+        chosen = agents[-1] if agents else by_agent
+        # "an unidentified drone, believed to be Israeli, targeted": the attribution names
+        # the author the report could not.
+        if chosen is None or chosen.entry.affiliation is Affiliation.UNKNOWN:
+            attributed = next(
+                (
+                    a
+                    for a in mentions
+                    if a.start >= (chosen.end if chosen else ts)
+                    and _ATTRIBUTION.match(self.mt.text, a.start)
+                ),
+                None,
+            )
+            if attributed is not None:
+                return attributed, False
+        return chosen, False
+
+    def _supporting(self, clause_start: int, mention: ActorMention) -> bool:
+        lead = self.mt.text[max(clause_start, mention.start - 30) : mention.start]
+        return bool(_SUPPORTING.search(lead))
 
     def _is_reference(self, gap: str) -> bool:
         if not self.ctx["reference_before"].ends(gap):
@@ -577,8 +617,8 @@ class _Extraction:
         for p in places:
             gap = mt[prev_end : p.start]
             gtoks = _tokens(gap)
-            if len(gtoks) > 24:
-                break
+            if len(gtoks) > 24 or _NEXT_PREDICATE.search(gap):
+                break  # "entered X, and unloaded near Y": Y is the second act's place
             if self._is_reference(gap):
                 prev_end = p.end
                 continue
@@ -591,6 +631,7 @@ class _Extraction:
                 and gtoks[:1] in (["in"], ["of"], ["near"], ["at"])
                 and len(gtoks) <= 4
                 and self.r.gazetteer.contains(p.place, prev.place)
+                and not (loc is prev.place and loc_rank == _ROUTE_RANK)
             ):
                 prev_end = p.end
                 continue
@@ -613,7 +654,14 @@ class _Extraction:
                 rank = _PREP_RANK.get(prep, 2)
                 # A destination wins; otherwise a wider place later on ("near Albukamal on
                 # the border with Iraq") does not displace a narrower one.
-                if rank < loc_rank and (loc is None or rank == 0 or p.place.width <= loc.width):
+                # A route ("through the al-Sikak crossing near Albukamal") is where the force
+                # passed, not where it went: any other place wins over it.
+                if rank < loc_rank and (
+                    loc is None
+                    or rank == 0
+                    or loc_rank == _ROUTE_RANK
+                    or p.place.width <= loc.width
+                ):
                     loc, loc_rank = p.place, rank
             elif prep is None and "direct" in frame.location and len(gtoks) <= 3 and loc is None:
                 loc, loc_rank = p.place, 1

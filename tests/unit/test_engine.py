@@ -31,6 +31,36 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "supporting-group-is-not-the-agent",
+        "On Monday, U.S. forces, with SDF support, carried out a raid on a house in the town of al-Busayrah.",
+        [("attack", "coalition", "al-Busayrah")],
+    ),
+    (
+        "attribution-names-the-unidentified-author",
+        "An unidentified drone, believed to be Israeli, targeted a Liwa Fatemiyoun position near Albukamal on Monday.",
+        [("strike", "israel", "Albukamal")],
+    ),
+    (
+        "attribution-after-a-nominal-trigger",
+        "Airstrikes believed to have been carried out by Israel hit militia positions near al-Mayadin on Monday.",
+        [("strike", "israel", "al-Mayadin")],
+    ),
+    (
+        "after-opens-another-clause",
+        "U.S. jets struck a depot near al-Mayadin on Thursday, two days after a drone attack on a base at the al-Omar oil field.",
+        [("strike", "coalition", "al-Mayadin")],
+    ),
+    (
+        "a-route-is-not-the-destination",
+        "Iranian-backed militias brought in a convoy of trucks on Tuesday through the al-Sikak crossing near Albukamal.",
+        [("deployment", "iran-backed", "Albukamal")],
+    ),
+    (
+        "a-second-predicate-has-its-own-place",
+        "A convoy of the Nujaba militia entered Albukamal on Sunday through the al-Qaim crossing, and unloaded in warehouses near the al-Hizam neighbourhood.",
+        [("deployment", "iran-backed", "Albukamal")],
+    ),
+    (
         "arrival",
         "A convoy of Liwa Fatemiyoun fighters arrived in al-Mayadeen on Monday, local sources said.",
         [("deployment", "iran-backed", "al-Mayadin")],
