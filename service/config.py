@@ -67,6 +67,18 @@ class SchedulerSettings:
 
     tick_seconds: int
     workers: int
+    # A claimed feed is not claimed again (by this or another replica) before this.
+    lease_seconds: float = 900.0
+
+
+@dataclass(frozen=True, slots=True)
+class HttpServerSettings:
+    """The observability endpoint: ``/metrics`` (Prometheus) and ``/healthz``."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 9464
+    max_poll_age_seconds: float = 0.0  # 0: the last poll's age is reported, never judged
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +184,7 @@ class Settings:
     feeds: tuple[FeedSettings, ...]
     alerts: AlertSettings = AlertSettings()
     dedup: DedupSettings = DedupSettings()
+    http_server: HttpServerSettings = HttpServerSettings()
 
 
 # ---------------------------------------------------------------------------
@@ -367,6 +380,12 @@ SERVICE_OPTIONS: Mapping[str, Option] = {
         "integer", 30, _between(1, 3600), "How often the daemon looks for due feeds."
     ),
     "scheduler.workers": Option("integer", 4, _between(1, 64), "Feeds polled in parallel."),
+    "scheduler.lease_seconds": Option(
+        "number",
+        900.0,
+        _between(2, 86400),
+        "A claimed feed is not claimed again before this (more than http.timeout_seconds).",
+    ),
     "alerts.tick_seconds": Option(
         "number", 5.0, _between(0.1, 3600), "How often the daemon looks for due webhook deliveries."
     ),
@@ -452,6 +471,17 @@ SERVICE_OPTIONS: Mapping[str, Option] = {
         _between(0, 30),
         "Days two day-precise event dates may differ and still be one event.",
     ),
+    "http_server.enabled": Option(
+        "boolean", False, None, "Serve /metrics and /healthz while the daemon runs."
+    ),
+    "http_server.host": Option("string", "127.0.0.1", _non_empty, "Address to listen on."),
+    "http_server.port": Option("integer", 9464, _between(1, 65535), "Port to listen on."),
+    "http_server.max_poll_age_seconds": Option(
+        "number",
+        0.0,
+        _between(0, 7 * 86400),
+        "/healthz answers 503 when the last successful poll is older (0: never).",
+    ),
 }
 
 WEBHOOK_OPTIONS: Mapping[str, Option] = {
@@ -529,7 +559,10 @@ FEED_OPTIONS: Mapping[str, Option] = {
     "url": Option("string", REQUIRED, _http_url, "RSS or Atom URL."),
     "outlet": Option("string", REQUIRED, _non_empty, "Outlet name stored with each article."),
     "interval_seconds": Option(
-        "integer", 900, _between(60, 7 * 24 * 3600), "Seconds between polls (60 or more)."
+        "integer",
+        900,
+        _between(5, 7 * 24 * 3600),
+        "Seconds between polls (5 or more; outlets expect minutes).",
     ),
 }
 
@@ -786,6 +819,13 @@ def load_settings(
             f"must be more than alerts.timeout_seconds ({v['alerts.timeout_seconds']:g}), "
             f"got {v['alerts.lease_seconds']:g}",
         )
+    if v["scheduler.lease_seconds"] <= v["http.timeout_seconds"]:
+        raise ConfigError(
+            shown,
+            "scheduler.lease_seconds",
+            f"must be more than http.timeout_seconds ({v['http.timeout_seconds']:g}), "
+            f"got {v['scheduler.lease_seconds']:g}",
+        )
     feeds_path = path.parent / v["feeds_file"]
     return Settings(
         config_path=path,
@@ -801,7 +841,9 @@ def load_settings(
             per_host_concurrency=v["http.per_host_concurrency"],
         ),
         scheduler=SchedulerSettings(
-            tick_seconds=v["scheduler.tick_seconds"], workers=v["scheduler.workers"]
+            tick_seconds=v["scheduler.tick_seconds"],
+            workers=v["scheduler.workers"],
+            lease_seconds=v["scheduler.lease_seconds"],
         ),
         webhooks=webhooks,
         feeds=_parse_feeds(feeds_path),
@@ -830,5 +872,11 @@ def load_settings(
             containment_threshold=v["dedup.containment_threshold"],
             merge_distance_km=v["dedup.merge_distance_km"],
             date_tolerance_days=v["dedup.date_tolerance_days"],
+        ),
+        http_server=HttpServerSettings(
+            enabled=v["http_server.enabled"],
+            host=v["http_server.host"],
+            port=v["http_server.port"],
+            max_poll_age_seconds=v["http_server.max_poll_age_seconds"],
         ),
     )

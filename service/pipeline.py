@@ -22,7 +22,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -31,7 +31,7 @@ from typing import Protocol
 import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import dedup, store
+from service import dedup, metrics, store
 from service.config import HttpSettings, Settings
 from service.enums import AlertKind, ArticleOrigin
 from service.errors import ExtractError, FeedError, FetchError, IngestError, StoreError
@@ -74,7 +74,6 @@ class PollLimits:
     max_articles: int = 20  # article pages fetched per poll
     sandbox_timeout: float = 30.0  # seconds for one parse or extraction
     sandbox_memory_bytes: int = 1024 * 1024 * 1024
-    lease_seconds: float = 900.0  # a claimed feed is not re-claimed before this
     future_tolerance: timedelta = timedelta(days=1)  # later "published" dates are not trusted
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
 
@@ -239,6 +238,11 @@ class Pipeline:
         self.index = dedup.DedupIndex(settings.dedup)
         self._dedup_lock = threading.Lock()
         self._index_ready = False
+        # Called after a transaction that queued webhook deliveries (the daemon wakes
+        # its delivery worker: an alert need not wait for the next delivery tick).
+        self.on_alerts_queued: Callable[[], None] | None = None
+        # When the last poll that ended ok or not_modified finished (``/healthz``).
+        self.last_success: datetime | None = None
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -284,19 +288,48 @@ class Pipeline:
     # -- entry points -------------------------------------------------------------
 
     def poll_due(self, *, now: datetime) -> list[PollOutcome]:
-        """Claim every configured feed that is due at ``now`` and poll them in parallel."""
+        """Poll every configured feed due at ``now``, ``scheduler.workers`` at a time.
+
+        Feeds are claimed as workers free up, never more than there are free workers:
+        a replica holds leases only on the feeds it is polling, so the others share
+        the rest, and a lease has to cover one poll, not a whole backlog (claiming
+        every due feed at once let leases run out before their turn came, and another
+        replica polled them too).  Claim times advance with the monotonic clock.
+        """
         if self.stopping:
             return []
         names = [feed.name for feed in self.settings.feeds]
-        try:
-            with self._transaction() as session:
-                targets = store.claim_due_feeds(
-                    session, now=now, names=names, lease_seconds=self.limits.lease_seconds
-                )
-        except IngestError:
-            log.critical("Cannot claim due feeds", exc_info=True)
-            return []
-        return self._poll_many(targets, now)
+        started = self._monotonic()
+        workers = self.settings.scheduler.workers
+        running: set[Future[PollOutcome | None]] = set()
+        outcomes: list[PollOutcome] = []
+        while not self.stopping:
+            free = workers - len(running)
+            targets: list[store.PollTarget] = []
+            claimed_at = now + timedelta(seconds=self._monotonic() - started)
+            if free > 0:
+                try:
+                    with self._transaction() as session:
+                        targets = store.claim_due_feeds(
+                            session,
+                            now=claimed_at,
+                            names=names,
+                            lease_seconds=self.settings.scheduler.lease_seconds,
+                            limit=free,
+                        )
+                except IngestError:
+                    log.critical("Cannot claim due feeds", exc_info=True)
+            for target in targets:
+                running.add(self._pool.submit(self._poll_guarded, target, claimed_at))
+            if not running:
+                break
+            done, running = wait(running, return_when=FIRST_COMPLETED)
+            outcomes.extend(o for o in (f.result() for f in done) if o is not None)
+        for future in running:
+            outcome = future.result()
+            if outcome is not None:
+                outcomes.append(outcome)
+        return outcomes
 
     def poll_all(self, *, now: datetime) -> list[PollOutcome]:
         """Poll every configured feed once, due or not (``service run --once``)."""
@@ -315,7 +348,9 @@ class Pipeline:
             if self.stopping:
                 # Not started before the stop request: due again as soon as we restart.
                 with self._transaction() as session:
-                    store.release_claim(session, target.id, due=now)
+                    store.release_claim(
+                        session, target.id, due=now, claimed_until=target.claimed_until
+                    )
                 return None
             return self.poll_feed(target, now=now)
         except Exception:  # recording failed too (database down): keep the daemon alive
@@ -332,10 +367,18 @@ class Pipeline:
         try:
             outcome = self._poll(target, now, started)
         except FeedError as exc:
+            metrics.FETCH_ERRORS.labels(exc.kind if isinstance(exc, FetchError) else "parse").inc()
             outcome = self._record_failure(target, now, started, exc, PollStatus.FAILED)
         except Exception as exc:
             log.critical("Poll crashed", exc_info=True, extra={"feed_url": target.url})
+            metrics.FETCH_ERRORS.labels("internal").inc()
             outcome = self._record_failure(target, now, started, exc, PollStatus.CRASHED)
+        metrics.POLLS.labels(outcome.status.value).inc()
+        metrics.POLL_SECONDS.observe(outcome.duration_ms / 1000)
+        if outcome.status in (PollStatus.OK, PollStatus.NOT_MODIFIED):
+            finished = now + timedelta(milliseconds=outcome.duration_ms)
+            self.last_success = finished
+            metrics.LAST_SUCCESS.set(finished.timestamp())
         log.info(
             "Feed polled",
             extra={
@@ -447,6 +490,7 @@ class Pipeline:
         seen_urls: set[str] = set()
         for entry in entries:
             if entry.entry_id in known_guids or (entry.link and entry.link in known_urls):
+                metrics.DUPLICATES.labels("entry").inc()
                 continue
             if entry.link:
                 if entry.link in seen_urls:
@@ -577,8 +621,10 @@ class Pipeline:
         except StoreError:
             # Typically the same URL stored meanwhile by another feed or replica.
             log.warning("Article not stored", exc_info=True, extra=extra)
+            metrics.DUPLICATES.labels("store").inc()
             return IngestResult(status=IngestStatus.NOT_STORED)
         if seen is not None:
+            metrics.DUPLICATES.labels("near" if seen.reason == "near" else "exact").inc()
             log.info(
                 "Duplicate report",
                 extra={
@@ -597,6 +643,10 @@ class Pipeline:
                 similarity=seen.similarity,
             )
         count = len(events or [])
+        metrics.ARTICLES.labels(report.origin_kind.value).inc()
+        metrics.EVENTS.inc(count)
+        if alerts and self.on_alerts_queued is not None:
+            self.on_alerts_queued()
         log.debug(
             "Report stored",
             extra={
@@ -779,7 +829,15 @@ class Pipeline:
 
     def _record(self, target: store.PollTarget, record: store.PollRecord) -> None:
         with self._transaction() as session:
-            store.record_poll(session, target.id, record)
+            recorded = store.record_poll(
+                session, target.id, record, claimed_until=target.claimed_until
+            )
+        if not recorded:
+            log.warning(
+                "Lease lost: the feed was claimed again before this poll ended; "
+                "poll not recorded (scheduler.lease_seconds too short?)",
+                extra={"feed_url": target.url},
+            )
 
     def _record_failure(
         self,

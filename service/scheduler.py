@@ -1,12 +1,15 @@
-"""The daemon: two thin APScheduler 3 jobs, polling and webhook delivery.
+"""The daemon: a thin APScheduler 3 poll job, the webhook delivery loop, /metrics.
 
 Each tick (``scheduler.tick_seconds``) calls ``pipeline.poll_due(now=clock.now())``;
 which feeds are due is the database's business (``feeds.next_due``), so the schedule
-survives restarts and is shared by replicas.  Beside it, every ``alerts.tick_seconds``,
-``deliverer.deliver_due()`` sends the webhook deliveries that are due (the outbox
-``deliveries``), in its own job and threads so that a slow or dead receiver never
-holds up polling.  Neither job overlaps itself (``max_instances=1``) and missed
-ticks collapse into one (``coalesce``).
+survives restarts and is shared by replicas.  The job never overlaps itself
+(``max_instances=1``) and missed ticks collapse into one (``coalesce``).  Beside it,
+the deliverer's loop (``Deliverer.run_until``, a thread of its own, so a slow or dead
+receiver never holds up polling) sends the webhook deliveries that are due every
+``alerts.tick_seconds``, and at once when the pipeline has just queued some (the
+pipeline's ``on_alerts_queued`` wakes it): an alert leaves within moments of the
+poll that found its report, not at the next delivery tick.  With
+``[http_server] enabled``, ``service.observe`` serves /metrics and /healthz.
 
 SIGTERM/SIGINT: the pipeline and the deliverer are asked to stop (the entry in hand
 is finished and its poll recorded; webhook attempts in flight finish and are
@@ -19,6 +22,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,8 +33,9 @@ from sqlalchemy.engine import Engine
 
 from service import clock, store
 from service.alerts.delivery import Deliverer
-from service.config import Settings
+from service.config import HttpServerSettings, Settings
 from service.fetch import IPNetwork
+from service.observe import HealthInputs, ObservabilityServer
 from service.pipeline import Pipeline, PollOutcome, Rules
 from service.rules import load_rules
 
@@ -73,8 +78,8 @@ def build_deliverer(settings: Settings, pipeline: Pipeline) -> Deliverer:
 
 
 class Daemon:
-    """Runs ``pipeline.poll_due`` every ``tick_seconds`` (and ``deliverer.deliver_due``
-    every ``delivery_tick_seconds``) until ``stop`` is set."""
+    """Runs ``pipeline.poll_due`` every ``tick_seconds`` and the deliverer's loop beside
+    it until ``stop`` is set; with ``http_server``, serves /metrics and /healthz."""
 
     def __init__(
         self,
@@ -83,32 +88,61 @@ class Daemon:
         tick_seconds: float,
         deliverer: Deliverer | None = None,
         delivery_tick_seconds: float = 5.0,
+        http_server: HttpServerSettings | None = None,
         now: Callable[[], datetime] = clock.now,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.pipeline = pipeline
         self.tick_seconds = tick_seconds
         self.deliverer = deliverer
         self.delivery_tick_seconds = delivery_tick_seconds
+        self.http_server = http_server
         self._now = now
-
-    def deliver(self) -> None:
-        if self.deliverer is None:
-            return
-        try:
-            self.deliverer.deliver_due()
-        except Exception:  # the deliverer records per-delivery failures; a last guard
-            log.critical("Delivery tick failed", exc_info=True)
+        self._monotonic = monotonic
+        self._scheduler: BackgroundScheduler | None = None
+        self._in_tick = False
+        self._last_tick_end: float | None = None
+        self.server: ObservabilityServer | None = None
 
     def tick(self) -> None:
+        self._in_tick = True
         try:
             self.pipeline.poll_due(now=self._now())
         except Exception:  # the pipeline records per-feed failures; this is a last guard
             log.critical("Poll tick failed", exc_info=True)
+        finally:
+            self._in_tick = False
+            self._last_tick_end = self._monotonic()
+
+    def scheduler_alive(self) -> bool:
+        """The poll job runs: a tick is in progress, or one ended within three ticks."""
+        scheduler = self._scheduler
+        if scheduler is None or not scheduler.running:
+            return False
+        if self._in_tick or self._last_tick_end is None:
+            return True
+        return self._monotonic() - self._last_tick_end <= 3 * self.tick_seconds + 10
+
+    def health_inputs(self) -> HealthInputs:
+        settings = self.pipeline.settings
+        return HealthInputs(
+            database_error=store.ping(self.pipeline.session_factory),
+            scheduler_alive=self.scheduler_alive(),
+            last_success=self.pipeline.last_success,
+            now=self._now(),
+            max_poll_age_seconds=settings.http_server.max_poll_age_seconds,
+        )
 
     def run_until(self, stop: threading.Event) -> None:
         # APScheduler logs two INFO lines per tick; the pipeline's poll line says it all.
         logging.getLogger("apscheduler").setLevel(max(logging.WARNING, log.getEffectiveLevel()))
+        if self.http_server is not None and self.http_server.enabled:
+            # Started first: a port already taken fails the start, not a later scrape.
+            self.server = ObservabilityServer(
+                self.http_server.host, self.http_server.port, self.health_inputs
+            ).start()
         scheduler = BackgroundScheduler(timezone=UTC)
+        self._scheduler = scheduler
         scheduler.add_job(
             self.tick,
             "interval",
@@ -119,18 +153,20 @@ class Daemon:
             misfire_grace_time=None,
             id="poll-due",
         )
+        delivery: threading.Thread | None = None
         if self.deliverer is not None:
-            scheduler.add_job(
-                self.deliver,
-                "interval",
-                seconds=self.delivery_tick_seconds,
-                next_run_time=self._now(),
-                max_instances=1,
-                coalesce=True,
-                misfire_grace_time=None,
-                id="deliver-due",
+            deliverer = self.deliverer
+            self.pipeline.on_alerts_queued = deliverer.wake
+            delivery = threading.Thread(
+                target=deliverer.run_until,
+                args=(stop,),
+                kwargs={"tick_seconds": self.delivery_tick_seconds},
+                name="deliver-due",
+                daemon=True,
             )
         scheduler.start()
+        if delivery is not None:
+            delivery.start()
         log.info(
             "Daemon started",
             extra={"feeds": len(self.pipeline.settings.feeds), "tick_seconds": self.tick_seconds},
@@ -141,6 +177,10 @@ class Daemon:
         if self.deliverer is not None:
             self.deliverer.request_stop()
         scheduler.shutdown(wait=True)
+        if delivery is not None:
+            delivery.join()
+        if self.server is not None:
+            self.server.stop()
         log.info("Daemon stopped")
 
 
@@ -179,6 +219,7 @@ def run(
             tick_seconds=settings.scheduler.tick_seconds,
             deliverer=deliverer,
             delivery_tick_seconds=settings.alerts.tick_seconds,
+            http_server=settings.http_server,
         ).run_until(stop)
         return []
     finally:

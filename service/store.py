@@ -123,6 +123,16 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
 # Migrations
 
 
+def ping(factory: sessionmaker[Session]) -> str | None:
+    """None when the database answers a trivial query, else what went wrong (``/healthz``)."""
+    try:
+        with factory() as session:
+            session.execute(sa.text("SELECT 1"))
+    except SQLAlchemyError as exc:
+        return str(exc.__cause__ or exc).splitlines()[0][:200]
+    return None
+
+
 def migrations_dir() -> Path:
     """The Alembic script directory.
 
@@ -291,12 +301,20 @@ class StoredEvent:
 # Feeds
 
 
+# pg_advisory_xact_lock key of sync_feeds (any constant the application owns).
+_SYNC_FEEDS_LOCK = 0x6465_7A5F_6665_6564  # "dez_feed"
+
+
 def sync_feeds(session: Session, feeds: Sequence[FeedSettings]) -> tuple[int, int]:
     """Insert configured feeds and update changed ones; return (added, updated).
 
     Feeds no longer configured keep their rows (and history). A changed URL drops
-    the conditional-GET validators, which belonged to the old URL.
+    the conditional-GET validators, which belonged to the old URL.  On PostgreSQL the
+    transaction first takes an advisory lock, so replicas starting together take turns
+    (each inserting the same new feeds made all but one fail on ``uq_feeds_name``).
     """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.select(sa.func.pg_advisory_xact_lock(_SYNC_FEEDS_LOCK)))
     rows = {row.name: row for row in session.scalars(sa.select(models.Feed))}
     added = updated = 0
     for feed in feeds:
@@ -857,6 +875,8 @@ class PollTarget:
     etag: str | None
     last_modified: str | None
     consecutive_errors: int
+    # The lease this poll holds (``next_due`` as claimed); None: not claimed (--once).
+    claimed_until: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -877,7 +897,7 @@ class PollRecord:
     new_events: int = 0
 
 
-def _poll_target(row: models.Feed) -> PollTarget:
+def _poll_target(row: models.Feed, claimed_until: datetime | None = None) -> PollTarget:
     return PollTarget(
         id=row.id,
         name=row.name,
@@ -887,6 +907,7 @@ def _poll_target(row: models.Feed) -> PollTarget:
         etag=row.etag,
         last_modified=row.last_modified,
         consecutive_errors=row.consecutive_errors,
+        claimed_until=claimed_until,
     )
 
 
@@ -903,7 +924,9 @@ def claim_due_feeds(
     Claiming pushes ``next_due`` by ``lease_seconds`` in the same transaction, and on
     PostgreSQL the rows are taken ``FOR UPDATE SKIP LOCKED``: replicas sharing one
     database each get different feeds, and a poll that dies is retried after the
-    lease. (SQLite has no row locks; one daemon per SQLite file.)
+    lease. (SQLite has no row locks; one daemon per SQLite file.)  Each target carries
+    its lease (``claimed_until``): ``record_poll`` writes nothing once another claim
+    replaced it.
     """
     if not names:
         return []
@@ -930,7 +953,7 @@ def claim_due_feeds(
         session.flush()
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot claim due feeds: {exc}") from exc
-    return [_poll_target(row) for row in rows]
+    return [_poll_target(row, lease) for row in rows]
 
 
 def poll_targets(session: Session, names: Sequence[str]) -> list[PollTarget]:
@@ -966,11 +989,24 @@ def known_entries(
     return known_guids, known_urls
 
 
-def record_poll(session: Session, feed_id: int, record: PollRecord) -> None:
-    """Write one poll's outcome to the feed row."""
-    row = session.get(models.Feed, feed_id)
+def record_poll(
+    session: Session, feed_id: int, record: PollRecord, *, claimed_until: datetime | None = None
+) -> bool:
+    """Write one poll's outcome to the feed row; False (nothing written) if the lease is lost.
+
+    ``claimed_until`` is the poll's lease: when the row's ``next_due`` no longer says
+    so, the lease ran out and another replica claimed the feed, whose record wins (a
+    late record would otherwise push its schedule back or undo its validators).  The
+    row is read ``FOR UPDATE`` so the check and the write are one step.
+    """
+    try:
+        row = session.get(models.Feed, feed_id, with_for_update=claimed_until is not None)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot record poll of feed {feed_id}: {exc}") from exc
     if row is None:
         raise StoreError(f"cannot record poll: no feed with id {feed_id}")
+    if claimed_until is not None and row.next_due != claimed_until:
+        return False
     row.last_polled = record.polled
     row.last_status = record.status
     row.last_error = record.error
@@ -985,14 +1021,21 @@ def record_poll(session: Session, feed_id: int, record: PollRecord) -> None:
         session.flush()
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot record poll of feed {feed_id}: {exc}") from exc
+    return True
 
 
-def release_claim(session: Session, feed_id: int, *, due: datetime) -> None:
-    """Give back a claimed feed that will not be polled now (the daemon is stopping)."""
+def release_claim(
+    session: Session, feed_id: int, *, due: datetime, claimed_until: datetime | None = None
+) -> None:
+    """Give back a claimed feed that will not be polled now (the daemon is stopping).
+
+    With ``claimed_until``, only while that lease still holds.
+    """
+    condition = models.Feed.id == feed_id
+    if claimed_until is not None:
+        condition = sa.and_(condition, models.Feed.next_due == claimed_until)
     try:
-        session.execute(
-            sa.update(models.Feed).where(models.Feed.id == feed_id).values(next_due=due)
-        )
+        session.execute(sa.update(models.Feed).where(condition).values(next_due=due))
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot release feed {feed_id}: {exc}") from exc
 

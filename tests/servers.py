@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import multiprocessing
+import random
 import re
 import socket
 import socketserver
@@ -204,6 +205,150 @@ class LoopbackServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+# ------------------------------------------------------------------- many feeds at once
+
+
+PLACES = (
+    "al-Mayadin",
+    "al-Bukamal",
+    "al-Quriyah",
+    "Hajin",
+    "Dhiban",
+    "al-Ashara",
+    "Muhassan",
+    "al-Busayrah",
+    "Khasham",
+    "al-Tayana",
+)
+
+
+def movement_text(feed: int, number: int) -> str:
+    """A short in-region movement report, different for every (feed, number)."""
+    place = PLACES[(feed + number) % len(PLACES)]
+    vehicles = 3 + (feed * 7 + number) % 40
+    # Words of its own, so no two reports are near-duplicates of each other.
+    rng = random.Random(feed * 100_003 + number)
+    own = " ".join(rng.choice(_FILLER) for _ in range(30))
+    return (
+        f"Iranian-backed militias sent reinforcements to {place} on Monday, local sources "
+        f"said. A convoy of {vehicles} vehicles carrying fighters arrived in the town "
+        f"(report {feed}-{number}). Residents described {own}."
+    )
+
+
+_FILLER = [
+    "bread",
+    "market",
+    "river",
+    "bridge",
+    "school",
+    "clinic",
+    "tent",
+    "well",
+    "tractor",
+    "orchard",
+    "wheat",
+    "cotton",
+    "sheep",
+    "pump",
+    "generator",
+    "roof",
+    "street",
+    "mosque",
+    "bakery",
+    "pharmacy",
+    "radio",
+    "phone",
+    "fuel",
+    "canal",
+    "harvest",
+    "shop",
+    "road",
+    "field",
+    "lamp",
+    "window",
+    "door",
+    "carpet",
+    "kettle",
+    "rope",
+    "bicycle",
+]
+
+
+class FeedFarm:
+    """``count`` RSS feeds on one loopback server, ``/feeds/<n>.xml``, with ETags.
+
+    Entries carry their text in the feed; with ``pages`` each also links to an
+    article page (``/pages/<n>/<k>``) the pipeline fetches and extracts, as on a
+    real outlet.  ``publish(n)`` adds an entry to feed ``n``; ``polls[n]`` are the
+    monotonic times of the full or conditional GETs of feed ``n``, ``served[n]``
+    the (time, entries) of its full answers.
+    """
+
+    def __init__(
+        self, server: LoopbackServer, count: int, entries: int = 1, *, pages: bool = False
+    ) -> None:
+        self.server = server
+        self.count = count
+        self.pages = pages
+        self.entries: list[list[int]] = [list(range(entries)) for _ in range(count)]
+        self.polls: list[list[float]] = [[] for _ in range(count)]
+        self.served: list[list[tuple[float, int]]] = [[] for _ in range(count)]
+        self._lock = threading.Lock()
+        server.fallback = self._serve
+
+    def url(self, n: int) -> str:
+        return self.server.url(f"/feeds/{n}.xml")
+
+    def publish(self, n: int) -> None:
+        with self._lock:
+            self.entries[n].append(len(self.entries[n]))
+
+    def published(self) -> int:
+        with self._lock:
+            return sum(len(e) for e in self.entries)
+
+    def _page(self, n: int, k: int) -> Response:
+        text = movement_text(n, k)
+        html = (
+            f"<html><head><title>Report {n}-{k}</title></head><body>"
+            '<nav><a href="/">Home</a></nav>'
+            f"<article><h1>Report {n}-{k}</h1><p>{text}</p><p>{text}</p></article>"
+            "<footer>Outlet</footer></body></html>"
+        ).encode()
+        return Response(200, {"Content-Type": "text/html; charset=utf-8"}, html)
+
+    def _serve(self, request: Request) -> Response:
+        page = re.fullmatch(r"/pages/(\d+)/(\d+)", request.path)
+        if page is not None:
+            return self._page(int(page.group(1)), int(page.group(2)))
+        match = re.fullmatch(r"/feeds/(\d+)\.xml", request.path)
+        if match is None or int(match.group(1)) >= self.count:
+            return Response(404, {"Content-Type": "text/plain"}, b"no such feed")
+        n = int(match.group(1))
+        with self._lock:
+            self.polls[n].append(time.monotonic())
+            numbers = list(self.entries[n])
+        etag = f'"{n}-{len(numbers)}"'
+        if request.headers.get("if-none-match") == etag:
+            return Response(304, {"ETag": etag})
+        with self._lock:
+            self.served[n].append((time.monotonic(), len(numbers)))
+        items = "".join(
+            f'<item><title>Report {n}-{k}</title><guid isPermaLink="false">f{n}-e{k}</guid>'
+            + (f"<link>{self.server.url(f'/pages/{n}/{k}')}</link>" if self.pages else "")
+            + f"<pubDate>{formatdate(1714550400 + k * 3600, usegmt=True)}</pubDate>"
+            f"<description>{movement_text(n, k)}</description></item>"
+            for k in reversed(numbers)
+        )
+        body = (
+            '<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+            f"<title>Outlet {n}</title><link>{self.server.url('/')}</link>{items}"
+            "</channel></rss>"
+        ).encode()
+        return Response(200, {"Content-Type": "application/rss+xml", "ETag": etag}, body)
 
 
 # ---------------------------------------------------------------------- hostile routes

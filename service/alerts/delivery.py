@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,7 +26,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import clock, store
+from service import clock, metrics, store
 from service.alerts import payload, retry, signing
 from service.alerts.retry import AttemptResult, RetryPolicy
 from service.config import Settings, WebhookSettings
@@ -113,6 +114,7 @@ class Deliverer:
         self._now = now
         self._rand = rand
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._pool = ThreadPoolExecutor(
             max_workers=settings.alerts.workers, thread_name_prefix="deliver"
         )
@@ -129,6 +131,26 @@ class Deliverer:
     def request_stop(self) -> None:
         """Finish the attempts in hand and record them; claim nothing new."""
         self._stop.set()
+        self._wake.set()
+
+    def wake(self) -> None:
+        """Deliveries were queued: have ``run_until`` look now rather than at its next tick."""
+        self._wake.set()
+
+    def run_until(self, stop: threading.Event, *, tick_seconds: float) -> None:
+        """The daemon's delivery loop: look every ``tick_seconds`` or when woken, and
+        keep claiming while whole batches come back (a backlog is not left for later
+        ticks)."""
+        while not stop.is_set() and not self._stop.is_set():
+            self._wake.wait(tick_seconds)
+            self._wake.clear()
+            try:
+                while not self._stop.is_set():
+                    claimed = self.deliver_due()
+                    if len(claimed) < self.settings.alerts.workers:
+                        break
+            except Exception:  # deliver_due records per-delivery failures; a last guard
+                log.critical("Delivery tick failed", exc_info=True)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -171,6 +193,7 @@ class Deliverer:
     def attempt(self, target: store.DeliveryTarget) -> DeliveryOutcome:
         """Send one claimed delivery and record what came of it."""
         hook = self._hooks[target.subscriber]
+        begun = time.monotonic()
         started = self._now()
         result = send(
             self.fetcher,
@@ -198,6 +221,8 @@ class Deliverer:
                 store.disable_subscription(
                     session, hook.name, url=hook.url, reason=decision.error or "410", now=now
                 )
+        metrics.DELIVERY_SECONDS.observe(time.monotonic() - begun)
+        metrics.DELIVERIES.labels(decision.status.value).inc()
         level = logging.INFO if decision.status is not DeliveryStatus.FAILED else logging.WARNING
         if decision.status is DeliveryStatus.DEAD:
             level = logging.ERROR

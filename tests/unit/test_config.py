@@ -200,6 +200,34 @@ def test_alert_settings_and_lease_longer_than_timeout(tmp_path: Path) -> None:
     assert "alerts.lease_seconds" in str(info.value) and "timeout_seconds (20)" in str(info.value)
 
 
+def test_feed_lease_longer_than_http_timeout(tmp_path: Path) -> None:
+    settings = load_settings(
+        write(tmp_path, "[http]\ntimeout_seconds = 2\n[scheduler]\nlease_seconds = 6\n"),
+        environ={},
+    )
+    assert settings.scheduler.lease_seconds == 6.0
+    assert load_settings(write(tmp_path), environ={}).scheduler.lease_seconds == 900.0
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "[scheduler]\nlease_seconds = 15\n"), environ={})
+    message = str(info.value)
+    assert "scheduler.lease_seconds" in message and "http.timeout_seconds (20)" in message
+    assert "got 15" in message
+
+
+def test_http_server_settings(tmp_path: Path) -> None:
+    default = load_settings(write(tmp_path), environ={}).http_server
+    assert default.enabled is False and default.port == 9464
+    settings = load_settings(
+        write(tmp_path, '[http_server]\nenabled = true\nhost = "0.0.0.0"\nport = 9100\n'),
+        environ={},
+    )
+    assert settings.http_server.enabled and settings.http_server.host == "0.0.0.0"
+    assert settings.http_server.port == 9100
+    with pytest.raises(ConfigError) as info:
+        load_settings(write(tmp_path, "[http_server]\nport = 70000\n"), environ={})
+    assert "http_server.port" in str(info.value) and "70000" in str(info.value)
+
+
 FEED = '[[feeds]]\nname = "{name}"\nurl = "{url}"\noutlet = "X"\n'
 
 # (id, service.toml, feeds.toml, which file, key, value shown in the message)
@@ -382,10 +410,10 @@ BAD_FILES = [
     (
         "feed-interval-too-short",
         "",
-        FEED.format(name="a", url="https://a.org/feed") + "interval_seconds = 5\n",
+        FEED.format(name="a", url="https://a.org/feed") + "interval_seconds = 4\n",
         "feeds",
         "feeds[0].interval_seconds",
-        "5",
+        "4",
     ),
     (
         "feed-unknown-key",
