@@ -186,6 +186,7 @@ _PREP_RANK = {
     "via": 3,
 }
 _ROUTE_RANK = 3
+_NOUN_TRIGGER = re.compile(r"(?:ment|al|tion|sion)$")
 _NEXT_PREDICATE = re.compile(r",\s+(?:and|then)\s+(?:[^\W_]+ly\s+)?[^\W_]+ed\b")
 # Verbs with no passive: "the convoy arrived in X" is never a reduced relative.
 _INTRANSITIVE = frozenset(
@@ -501,14 +502,19 @@ class _Extraction:
             if max(clause_start, ts - 40) + m.end() == te:
                 return True
         # Inside a relative clause with no comma closing it: background, not the event.
+        # ", where 120 young men joined" adds a new fact, the event.
         for i in range(len(toks) - 1, -1, -1):
             tok = toks[i]
             if tok in _RELATIVE or (tok == "that" and i > 0 and toks[i - 1] not in _THAT_REPORT):
-                tail = before[before.rfind(tok) :]
+                at = before.rfind(tok)
+                tail = before[at:]
+                if tok == "where" and before[:at].rstrip().endswith(","):
+                    break
                 if "," not in tail:
                     return True
                 break
-        return False
+        # "In the side of the recruitment, ...": a noun naming the topic, not an act.
+        return bool(_NOUN_TRIGGER.search(word) and re.match(r"\s*(?:[,.;:]|$)", mt[te : te + 3]))
 
     def _participial(self, ts: int, word: str, clause_start: int) -> bool:
         """A reduced relative ("personnel stationed within"): describes, does not report."""
@@ -818,6 +824,8 @@ class _Extraction:
             chosen = {k: v for k, v in chosen.items() if not v[5]}
         if EventType.STRIKE in chosen and EventType.ATTACK in chosen:
             del chosen[EventType.ATTACK]
+        if EventType.HANDOVER in chosen and EventType.WITHDRAWAL in chosen:
+            del chosen[EventType.WITHDRAWAL]  # "evacuated the houses and handed them to X"
 
         quantities = self.r.quantities.quantities(s.text) if chosen or anaphoric else {}
         equipment = list(self.r.quantities.equipment(s.text)) if chosen or anaphoric else []

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 _APOSTROPHES = "'’‘`ʼʿʾ´"
+# Double quotation marks vanish too: 'the "Local Defence" militia' reads like the name.
+_QUOTES = '"“”„«»‹›'
 _SEPARATORS = "-‐‑‒–—_/"
 
 
@@ -46,9 +48,10 @@ class Tokens:
 class MatchText:
     """Lower-cased, accent-free text for matching, with a map back to original offsets.
 
-    Hyphens and slashes become spaces, apostrophes disappear (a possessive "'s"
-    becomes a separate "s"), whitespace runs collapse to one space: "Deir Al-Zour"
-    and "deir al zour" read the same, "Liwa' Al-Quds" reads "liwa al quds".
+    Hyphens and slashes become spaces, apostrophes and double quotes disappear (a
+    possessive "'s" becomes a separate "s"), whitespace runs collapse to one space:
+    "Deir Al-Zour" and "deir al zour" read the same, "Liwa' Al-Quds" reads "liwa al
+    quds", 'the "Local Defence" militia' reads "the local defence militia".
     """
 
     text: str
@@ -82,7 +85,7 @@ def normalise(text: str) -> str:
 
 
 def _fold(ch: str) -> str:
-    if ch in _APOSTROPHES:
+    if ch in _APOSTROPHES or ch in _QUOTES:
         return ""
     if ch in _SEPARATORS or ch.isspace():
         return " "
@@ -106,7 +109,7 @@ _ASCII_SPACE = re.compile(
     + re.escape("".join(ch for ch in _SEPARATORS if ch.isascii()))
     + "]"
 )
-_ASCII_APOSTROPHE = re.compile(r"['`]")
+_ASCII_APOSTROPHE = re.compile(r"['`\"]")
 # Gaps that do not map one to one: runs of spaces and apostrophes, a lone apostrophe.
 _EDITS = re.compile("[ \x00]{2,}|\x00")
 

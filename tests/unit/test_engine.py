@@ -31,6 +31,26 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "non-restrictive-where-clause-reports-the-event",
+        "Iran's militias opened enlistment centres in the eastern countryside, where about 120 young men from the town of al-Quriyah joined the Local Defence militia last month.",
+        [("recruitment", "iran-backed", "al-Quriyah")],
+    ),
+    (
+        "quoted-group-name",
+        'On Monday, 40 young men from al-Quriyah joined the "Local Defence" militia.',
+        [("recruitment", "iran-backed", "al-Quriyah")],
+    ),
+    (
+        "a-topic-noun-is-not-an-act",
+        "As for the withdrawal, the sources gave no details about Hatla.",
+        [],
+    ),
+    (
+        "handing-over-what-was-evacuated-is-a-handover",
+        "Liwa Fatemiyoun evacuated three houses in Albukamal on Monday and handed them to Hezbollah members.",
+        [("handover", "iran-backed", "Albukamal")],
+    ),
+    (
         "supporting-group-is-not-the-agent",
         "On Monday, U.S. forces, with SDF support, carried out a raid on a house in the town of al-Busayrah.",
         [("attack", "coalition", "al-Busayrah")],
