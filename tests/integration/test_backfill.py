@@ -571,3 +571,30 @@ def test_reextract_apply_merges_with_the_configured_date_tolerance(
         rows = connection.execute(sa.select(models.Event.id, models.Event.sources_count)).all()
     assert [tuple(row) for row in rows] == [(first, 2)]  # merged as ingest would merge it
 
+
+WEBHOOK = (
+    '\n[[webhooks]]\nname = "analysts"\nurl = "https://alerts.example/hook"\n'
+    'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n'
+)
+
+
+def deliveries(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(sa.select(sa.func.count()).select_from(models.Delivery)) or 0
+
+
+def test_backfill_alerts_only_with_alert(
+    make_pipeline: MakePipeline, outlet: Outlet, engine: Engine
+) -> None:
+    quiet = run(
+        make_pipeline(extra_config=WEBHOOK),
+        BackfillSource(SourceKind.URLS, "old.txt", urls=(outlet.page_url(STORIES[0]),)),
+    )
+    assert quiet.counts.events > 0 and deliveries(engine) == 0
+
+    loud = run(
+        make_pipeline(extra_config=WEBHOOK),
+        BackfillSource(SourceKind.URLS, "new.txt", urls=(outlet.page_url(STORIES[5]),)),
+        alert=True,
+    )
+    assert loud.counts.events > 0 and deliveries(engine) == loud.counts.events
