@@ -3,7 +3,7 @@
 Each tick (``scheduler.tick_seconds``) calls ``pipeline.poll_due(now=clock.now())``;
 which feeds are due is the database's business (``feeds.next_due``), so the schedule
 survives restarts and is shared by replicas.  Beside it, every ``alerts.tick_seconds``,
-``deliverer.deliver_due()`` sends the webhook deliveries that are due (the outbox
+``deliverer.drain()`` sends the webhook deliveries that are due (the outbox
 ``deliveries``), in its own job and threads so that a slow or dead receiver never
 holds up polling.  Neither job overlaps itself (``max_instances=1``) and missed
 ticks collapse into one (``coalesce``).
@@ -73,7 +73,7 @@ def build_deliverer(settings: Settings, pipeline: Pipeline) -> Deliverer:
 
 
 class Daemon:
-    """Runs ``pipeline.poll_due`` every ``tick_seconds`` (and ``deliverer.deliver_due``
+    """Runs ``pipeline.poll_due`` every ``tick_seconds`` (and ``deliverer.drain``
     every ``delivery_tick_seconds``) until ``stop`` is set."""
 
     def __init__(
@@ -95,7 +95,7 @@ class Daemon:
         if self.deliverer is None:
             return
         try:
-            self.deliverer.deliver_due()
+            self.deliverer.drain()
         except Exception:  # the deliverer records per-delivery failures; a last guard
             log.critical("Delivery tick failed", exc_info=True)
 
@@ -169,7 +169,7 @@ def run(
         pipeline.sync_feeds()
         if once:
             outcomes = pipeline.poll_all(now=clock.now())
-            deliverer.deliver_due()
+            deliverer.drain()
             return outcomes
         if stop is None:
             stop = threading.Event()
