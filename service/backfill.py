@@ -660,11 +660,12 @@ def _article_diff(
                 with_evidence_span(
                     linked.event, linked.evidence_start, linked.evidence_end, article.text
                 ),
+                shared=linked.articles > 1,
             )
             for linked in store.article_events(session, article_id)
         ]
         label = article.url or article.title or f"article {article_id}"
-        diff = diff_events(article_id, label, stored, fresh)
+        diff = diff_events(article_id, label, stored, fresh, pipeline.settings.dedup)
         if apply and not diff.empty:
             store.apply_event_diff(
                 session,
@@ -673,5 +674,6 @@ def _article_diff(
                 changed=[(change.event_id, change.new) for change in diff.changed],
                 added=list(diff.added),
                 now=now,
+                settings=pipeline.settings.dedup,
             )
     return diff

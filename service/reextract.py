@@ -11,6 +11,11 @@ The stored events of one article are paired with the events the rules find now:
 
 Of ``source`` only the name found in the text is compared: an event merged from
 several reports keeps the first report's URL and outlet.
+
+An event other articles report too (merged) carries what they added (a quantity,
+an origin, a more precise date), so it is compared with what merging this
+article's fresh event into it would give: when that is the same real event and
+adds nothing, it is unchanged (step 1), as ``--apply`` would leave it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service import corroboration
+from service.config import DedupSettings
 from service.events import Event, Evidence
 
 
@@ -29,6 +36,7 @@ class StoredVersion:
 
     event_id: int
     event: Event
+    shared: bool = False  # other articles report it too (a merged event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +82,30 @@ def differing_fields(old: Event, new: Event) -> tuple[str, ...]:
     return tuple(name for name in a if a[name] != b[name])
 
 
+def _unchanged(stored: StoredVersion, new: Event, settings: DedupSettings) -> bool:
+    if not differing_fields(stored.event, new):
+        return True
+    return (
+        stored.shared
+        and corroboration.same_event(stored.event, new, settings)
+        and not differing_fields(stored.event, corroboration.enrich(stored.event, new))
+    )
+
+
 def diff_events(
-    article_id: int, label: str, stored: Sequence[StoredVersion], fresh: Sequence[Event]
+    article_id: int,
+    label: str,
+    stored: Sequence[StoredVersion],
+    fresh: Sequence[Event],
+    settings: DedupSettings | None = None,
 ) -> ArticleDiff:
     """Pair ``stored`` with ``fresh`` as the module docstring says."""
+    rules = settings or DedupSettings()
     left = list(stored)
     right = list(fresh)
     unchanged = 0
     for new in list(right):
-        match = next((s for s in left if not differing_fields(s.event, new)), None)
+        match = next((s for s in left if _unchanged(s, new, rules)), None)
         if match is not None:
             left.remove(match)
             right.remove(new)

@@ -209,7 +209,7 @@ def run(
         pipeline.sync_feeds()
         if once:
             outcomes = pipeline.poll_all(now=clock.now())
-            deliverer.deliver_due()
+            deliverer.drain()
             return outcomes
         if stop is None:
             stop = threading.Event()

@@ -1236,14 +1236,16 @@ def apply_event_diff(
     changed: Sequence[tuple[int, Event]],
     added: Sequence[Event],
     now: datetime,
+    settings: DedupSettings | None = None,
 ) -> None:
     """Make an article's events what the current rules say, inside the caller's transaction.
 
     ``removed``: the article is unlinked; the event is deleted when no article is left,
     else its ``sources_count`` drops by one.  ``changed``: an event only this article
     reports is updated in place (same id); one other articles report too is left to
-    them (unlinked as above) and the new version stored as a new event.  ``added``:
-    stored as the pipeline stores events.
+    them (unlinked as above) and the new version stored as the pipeline stores
+    events.  ``added``: stored as the pipeline stores events (merged into the same
+    real event per ``settings``).
     """
     try:
         with session.begin_nested():
@@ -1280,7 +1282,7 @@ def apply_event_diff(
                 _unlink(session, event_id, article_id)
             session.flush()
             if extra:
-                store_events(session, article_id, extra, now=now)
+                store_events(session, article_id, extra, now=now, settings=settings)
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot update the events of article {article_id}: {exc}") from exc
 

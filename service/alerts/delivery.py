@@ -145,20 +145,35 @@ class Deliverer:
             self._wake.wait(tick_seconds)
             self._wake.clear()
             try:
-                while not self._stop.is_set():
-                    claimed = self.deliver_due()
-                    if len(claimed) < self.settings.alerts.workers:
-                        break
+                self.drain()
             except Exception:  # deliver_due records per-delivery failures; a last guard
                 log.critical("Delivery tick failed", exc_info=True)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
+    def drain(self, max_rounds: int = 1000) -> list[DeliveryOutcome]:
+        """``deliver_due`` again while it claims full batches: everything due now is sent.
+
+        One round claims at most ``alerts.workers`` deliveries; a backlog (a busy
+        poll, ``backfill --alert``) must not wait one tick per handful of alerts.
+        """
+        outcomes: list[DeliveryOutcome] = []
+        for _ in range(max_rounds):
+            claimed, batch = self._deliver_batch()
+            outcomes.extend(batch)
+            if claimed < self.settings.alerts.workers or self._stop.is_set():
+                break
+        return outcomes
+
     def deliver_due(self) -> list[DeliveryOutcome]:
         """Claim the deliveries due now, attempt them in parallel, record each outcome."""
+        return self._deliver_batch()[1]
+
+    def _deliver_batch(self) -> tuple[int, list[DeliveryOutcome]]:
+        """One round of ``deliver_due``: (deliveries claimed, outcomes recorded)."""
         if self._stop.is_set() or not self._hooks:
-            return []
+            return 0, []
         try:
             with self._transaction() as session:
                 targets = store.claim_due_deliveries(
@@ -170,10 +185,10 @@ class Deliverer:
                 )
         except IngestError:
             log.critical("Cannot claim due deliveries", exc_info=True)
-            return []
+            return 0, []
         futures = [self._pool.submit(self._attempt_guarded, target) for target in targets]
         outcomes = [future.result() for future in futures]
-        return [outcome for outcome in outcomes if outcome is not None]
+        return len(targets), [outcome for outcome in outcomes if outcome is not None]
 
     def _attempt_guarded(self, target: store.DeliveryTarget) -> DeliveryOutcome | None:
         try:

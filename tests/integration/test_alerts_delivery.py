@@ -27,6 +27,7 @@ from service.fetch import Fetcher, FetchLimits
 from service.pipeline import Pipeline, Report, build_client
 from service.rules import PROJECT_RULES, RuleSet, load_rules
 from service.scheduler import Daemon
+from service.scheduler import run as run_service
 from tests.receiver import HANG, Received, Receiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -297,3 +298,26 @@ def test_hanging_receiver_never_stalls_polling_and_stop_finishes_attempts(
         world.close()
     assert row.status is DeliveryStatus.DELIVERED and row.attempts == 2
     assert receiver.received[0].webhook_id == receiver.received[1].webhook_id
+
+
+THIRD = (
+    "SDF fighters took over a checkpoint in Dhiban after clashes with tribal gunmen on "
+    "Sunday, residents said."
+)
+
+
+def test_run_once_sends_every_due_alert_not_one_batch(
+    tmp_path: Path, rules: RuleSet, receiver: Receiver
+) -> None:
+    # Two workers claim two deliveries per round; `service run --once` must still send
+    # all three alerts its pass (or earlier ones) left due.
+    alerts = "workers = 2\ntimeout_seconds = 2\n[http]\nallow_private_networks = true\n"
+    world = world_for(tmp_path, rules, receiver, alerts)
+    try:
+        assert [world.ingest(text) for text in (IN_REGION, IN_REGION_2, THIRD)] == [1, 1, 1]
+        assert run_service(world.settings, world.engine, once=True, rules=rules) == []
+    finally:
+        world.close()
+    assert len(receiver.delivered()) == 3
+    assert all(item.verified for item in receiver.received)
+    assert {row.status for row in world.deliveries()} == {DeliveryStatus.DELIVERED}

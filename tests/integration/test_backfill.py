@@ -226,11 +226,13 @@ def engine(database: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def write_config(directory: Path, database_url: str, feed_url: str | None = None) -> Path:
+def write_config(
+    directory: Path, database_url: str, feed_url: str | None = None, extra: str = ""
+) -> Path:
     config = directory / "service.toml"
     config.write_text(
         f'[database]\nurl = "{database_url}"\n\n[http]\nallow_private_networks = true\n'
-        "timeout_seconds = 10\n",
+        "timeout_seconds = 10\n" + extra,
         encoding="utf-8",
     )
     feeds = ""
@@ -246,9 +248,9 @@ def make_pipeline(
 ) -> Iterator[MakePipeline]:
     made: list[Pipeline] = []
 
-    def make(rule_set: RuleSet | None = None) -> Pipeline:
+    def make(rule_set: RuleSet | None = None, extra_config: str = "") -> Pipeline:
         settings = load_settings(
-            write_config(tmp_path, database, outlet.url("/feed/")), environ={}
+            write_config(tmp_path, database, outlet.url("/feed/"), extra_config), environ={}
         )
         pipeline = Pipeline(
             settings,
@@ -493,3 +495,106 @@ def test_reextract_shows_a_rule_change_then_applies_it(
     assert event_count(engine) == count_before  # updated in place, same ids
     again = reextract(make_pipeline(new_rules), window=DateWindow(), apply=False, now=NOW)
     assert again.diffs == ()
+
+# ------------------------------------------------------------------ merged events, alerts
+
+CONVOY_A = (
+    "Iranian-backed militias sent a convoy of 30 vehicles carrying fighters and rocket "
+    "launchers to al-Mayadin city in the eastern countryside of Deir Ezzor on June 3, "
+    "according to SOHR. The convoy came from the Iraqi border area near Albu Kamal."
+)
+CONVOY_B = (
+    "Iranian-backed militias deployed new reinforcements in al-Mayadin city in the eastern "
+    "countryside of Deir Ezzor on {day}, the Syrian Observatory for Human Rights reported. "
+    "The reinforcements included 50 fighters, according to the observatory's sources."
+)
+
+
+def saved_reports(directory: Path, texts: dict[str, str]) -> BackfillSource:
+    directory.mkdir()
+    documents = []
+    for name, text in texts.items():
+        (directory / name).write_text(text, encoding="utf-8")
+        documents.append(
+            f'{{"file": "{name}", "outlet": "{name}", "title": "{name}",'
+            ' "published": "2020-06-10"}'
+        )
+    (directory / "MANIFEST.json").write_text(
+        '{"documents": [' + ", ".join(documents) + "]}", encoding="utf-8"
+    )
+    return BackfillSource(SourceKind.DIR, str(directory))
+
+
+def test_reextract_leaves_a_merged_event_alone_when_the_rules_did_not_change(
+    make_pipeline: MakePipeline, engine: Engine, tmp_path: Path
+) -> None:
+    source = saved_reports(
+        tmp_path / "saved", {"a.txt": CONVOY_A, "b.txt": CONVOY_B.format(day="June 3")}
+    )
+    stored = run(make_pipeline(), source)
+    assert stored.counts.stored == 2
+    with engine.connect() as connection:
+        merged = connection.execute(sa.select(models.Event)).one()
+    assert merged.sources_count == 2
+    assert merged.quantities == {"vehicles": 30, "fighters": 50}
+
+    shown = reextract(make_pipeline(), window=DateWindow(), apply=False, now=NOW)
+    assert shown.articles == 2 and shown.diffs == ()
+    applied = reextract(make_pipeline(), window=DateWindow(), apply=True, now=NOW)
+    assert applied.diffs == ()
+    with engine.connect() as connection:
+        after = connection.execute(sa.select(models.Event)).one()
+    assert (after.id, after.sources_count) == (merged.id, 2)
+
+
+def test_reextract_apply_merges_with_the_configured_date_tolerance(
+    make_pipeline: MakePipeline, engine: Engine, tmp_path: Path
+) -> None:
+    source = saved_reports(
+        tmp_path / "saved", {"a.txt": CONVOY_A, "b.txt": CONVOY_B.format(day="June 8")}
+    )
+    run(make_pipeline(), source)  # default tolerance (1 day): two events
+    with engine.begin() as connection:
+        first, second = connection.execute(
+            sa.select(models.Event.id).order_by(models.Event.id)
+        ).scalars()
+        # As if the rules had missed b.txt's event when it was stored.
+        connection.execute(
+            sa.delete(models.EventArticle).where(models.EventArticle.event_id == second)
+        )
+        connection.execute(sa.delete(models.Event).where(models.Event.id == second))
+
+    wide = "\n[dedup]\ndate_tolerance_days = 6\n"
+    applied = reextract(make_pipeline(extra_config=wide), window=DateWindow(), apply=True, now=NOW)
+    assert [len(d.added) for d in applied.diffs] == [1]
+    with engine.connect() as connection:
+        rows = connection.execute(sa.select(models.Event.id, models.Event.sources_count)).all()
+    assert [tuple(row) for row in rows] == [(first, 2)]  # merged as ingest would merge it
+
+
+WEBHOOK = (
+    '\n[[webhooks]]\nname = "analysts"\nurl = "https://alerts.example/hook"\n'
+    'secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"\n'
+)
+
+
+def deliveries(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return connection.scalar(sa.select(sa.func.count()).select_from(models.Delivery)) or 0
+
+
+def test_backfill_alerts_only_with_alert(
+    make_pipeline: MakePipeline, outlet: Outlet, engine: Engine
+) -> None:
+    quiet = run(
+        make_pipeline(extra_config=WEBHOOK),
+        BackfillSource(SourceKind.URLS, "old.txt", urls=(outlet.page_url(STORIES[0]),)),
+    )
+    assert quiet.counts.events > 0 and deliveries(engine) == 0
+
+    loud = run(
+        make_pipeline(extra_config=WEBHOOK),
+        BackfillSource(SourceKind.URLS, "new.txt", urls=(outlet.page_url(STORIES[5]),)),
+        alert=True,
+    )
+    assert loud.counts.events > 0 and deliveries(engine) == loud.counts.events

@@ -83,3 +83,31 @@ def test_evidence_span_of_another_report() -> None:
     moved = with_evidence_span(event(), 7, 35, text)
     assert moved.evidence == Evidence("Fighters came to al-Mayadin.", 7, 35)
     assert with_evidence_span(event(), 0, 17, text) == event()
+
+
+def test_merged_event_unchanged_when_this_report_adds_nothing() -> None:
+    # The stored event was enriched by another report (fighters, an origin); this
+    # article's own version lacks them but is the same real event: nothing to do.
+    merged = dataclasses.replace(
+        event(), quantities={"vehicles": 30, "fighters": 50}, origin=QURIYAH
+    )
+    fresh = dataclasses.replace(event(), quantities={"vehicles": 30})
+    diff = diff_events(1, "a", [StoredVersion(7, merged, shared=True)], [fresh])
+    assert diff.empty and diff.unchanged == 1
+
+
+def test_merged_event_changed_when_the_rules_now_add_or_move_something() -> None:
+    merged = dataclasses.replace(event(), quantities={"vehicles": 30})
+    adds = dataclasses.replace(event(), quantities={"vehicles": 30, "artillery": 4})
+    diff = diff_events(1, "a", [StoredVersion(7, merged, shared=True)], [adds])
+    assert [(c.event_id, c.fields) for c in diff.changed] == [(7, ("quantities",))]
+    later = event(date="2024-05-20")  # no longer the same real event
+    diff = diff_events(1, "a", [StoredVersion(7, merged, shared=True)], [later])
+    assert [c.event_id for c in diff.changed] == [7]
+
+
+def test_unshared_event_compared_field_by_field() -> None:
+    stored = dataclasses.replace(event(), quantities={"vehicles": 30, "fighters": 50})
+    fresh = dataclasses.replace(event(), quantities={"vehicles": 30})
+    diff = diff_events(1, "a", [StoredVersion(7, stored)], [fresh])
+    assert [(c.event_id, c.fields) for c in diff.changed] == [(7, ("quantities",))]
