@@ -186,6 +186,13 @@ _PREP_RANK = {
     "via": 3,
 }
 _ROUTE_RANK = 3
+_VAGUE_KINDS = frozenset({"region", "province", "river", "district", "subdistrict"})
+_MEASURED = re.compile(r"\bkm\b|\bkilomet|\bmiles?\b|border with|opposite|facing|oriented|directed")
+_BRACKETS = re.compile(r"[()\[\]]")
+_PLACE_KIND_OF = re.compile(
+    r"(?:\bthe\s+)?(?:[^\W_]+\s+){0,3}?(?:village|town|city|area|district|neighbourhood|"
+    r"neighborhood|region|countryside|outskirts|province|desert|countryside)\s+of\s*$"
+)
 _NOUN_TRIGGER = re.compile(r"(?:ment|al|tion|sion)$")
 _NEXT_PREDICATE = re.compile(r",\s+(?:and|then)\s+(?:[^\W_]+ly\s+)?[^\W_]+ed\b")
 # Verbs with no passive: "the convoy arrived in X" is never a reduced relative.
@@ -477,7 +484,8 @@ class _Extraction:
             and following[0] not in _NOT_A_NOUN
             and not any(a.end >= ts - 1 and a.end <= ts for a in self.actor_mentions)
             and re.search(
-                r"\b(?:the|a|an|their|its|his|her|our|newly|recently|previously|already)\s+(?:[^\W_]+\s+)?$",
+                r"\b(?:the|a|an|their|its|his|her|our|newly|recently|previously|already)"
+                r"\s+(?:[^\W_]+ly\s+)?$",
                 before,
             )
             and not re.search(r"\b(?:has|have|had|was|were|been)\s+(?:[^\W_]+\s+)?$", before)
@@ -564,6 +572,17 @@ class _Extraction:
         if by:
             agent_start = te + by.end()
             by_agent = next((a for a in after if a.start == agent_start), None)
+            if by_agent is None:
+                # "the arrival of 40 Afghan fighters of Fatemiyoun militia"
+                by_agent = next(
+                    (
+                        a
+                        for a in after
+                        if a.start - agent_start <= 40
+                        and re.search(rf"\b(?:{agent})\s+(?:the\s+)?$", self.mt.text[te : a.start])
+                    ),
+                    None,
+                )
         before = [a for a in mentions if a.start < ts]
         if self._passive(clause[0], ts, word):
             if by_agent is not None:
@@ -595,15 +614,30 @@ class _Extraction:
         return bool(_SUPPORTING.search(lead))
 
     def _is_reference(self, gap: str) -> bool:
-        if not self.ctx["reference_before"].ends(gap):
-            return False
-        return not re.search(
-            r"\bthe\s+(?:[^\W_]+\s+){0,2}$", gap.rsplit(" of", 1)[0] + " "
-        ) or bool(
-            re.search(
-                r"\bkm\b|\bkilomet|\bmiles?\b|border with|opposite|facing|oriented|directed", gap
-            )
-        )
+        """True when ``gap`` (the text before a place) makes the place a reference point:
+        "10 km north of", "opposite", "on the road connecting it with".
+
+        "in the north of X" is a part of X, not a reference.  Brackets and a trailing
+        "the ... town of" do not hide the cue ("10 kilometres (six miles) from the",
+        "overlooking the road to the SDF-held village of").
+        """
+        cues = [gap]
+        cue = _PLACE_KIND_OF.sub("", " ".join(_BRACKETS.sub(" ", gap).split()) + " ")
+        cue = re.sub(r"\b(?:the|a|an)\s*$", "", cue.rstrip())
+        if cue:
+            cues.append(cue + " ")
+        for text in cues:
+            if not self.ctx["reference_before"].ends(text):
+                continue
+            if _MEASURED.search(text):
+                return True
+            stripped = text.rstrip()
+            if stripped.endswith(" of") and re.search(
+                r"\bthe\s+(?:[^\W_]+\s+){0,2}$", stripped[:-3] + " "
+            ):
+                continue  # "in the north of X": part of X
+            return True
+        return False
 
     def _locate(
         self, frame: Frame, clause: tuple[int, int], ts: int, te: int
@@ -752,11 +786,13 @@ class _Extraction:
                 prev_paragraph = s.paragraph
             s_start, s_end = self._m(s.start), self._m(s.end)
             smt = self.mt.text[s_start:s_end]
-            if self.ctx["dismissals"].search(smt):
+            dismissed = bool(self.ctx["dismissals"].search(smt))
+            if dismissed:
                 for c in self.candidates[dismissed_from:]:
                     if c.sentence >= idx - 2:
                         c.hedged = True
-            if first_person(s.text) or self.ctx["denials"].search(smt):
+            # "reports about the withdrawal of X ... turned out to be fake": nothing happened.
+            if dismissed or first_person(s.text) or self.ctx["denials"].search(smt):
                 continue
             sdates = [d for d in self._find_dates(s) if not d.report and d.value]
             made = self._sentence(idx, s, s_start, s_end, sdates, para_date, prev_subject)
@@ -824,8 +860,11 @@ class _Extraction:
             chosen = {k: v for k, v in chosen.items() if not v[5]}
         if EventType.STRIKE in chosen and EventType.ATTACK in chosen:
             del chosen[EventType.ATTACK]
-        if EventType.HANDOVER in chosen and EventType.WITHDRAWAL in chosen:
-            del chosen[EventType.WITHDRAWAL]  # "evacuated the houses and handed them to X"
+        for kept in (EventType.HANDOVER, EventType.RELOCATION):
+            if kept in chosen and EventType.WITHDRAWAL in chosen:
+                # "evacuated the houses and handed them to X"; "evacuated its headquarters
+                # and distributed its members among houses": one act, not a withdrawal.
+                del chosen[EventType.WITHDRAWAL]
 
         quantities = self.r.quantities.quantities(s.text) if chosen or anaphoric else {}
         equipment = list(self.r.quantities.equipment(s.text)) if chosen or anaphoric else []
@@ -960,7 +999,16 @@ class _Extraction:
         idx: int,
     ) -> None:
         gaz = self.r.gazetteer
-        if loc is not None and loc.id != target.place.id and gaz.contains(target.place, loc):
+        # A narrower place refines: "strikes near the border", then "the strikes targeted
+        # ... the town of Abu Kamal".
+        if (
+            loc is not None
+            and loc.id != target.place.id
+            and (
+                gaz.contains(target.place, loc)
+                or (target.place.kind in _VAGUE_KINDS and loc.width < target.place.width)
+            )
+        ):
             target.place = loc
         if origin is not None and target.origin is None and origin.id != target.place.id:
             target.origin = origin

@@ -31,6 +31,46 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "purpose-phrase-is-no-act",
+        "The Russian forces sent a convoy to al-Salihiyah on Monday, in an attempt to benefit from the withdrawal of Hezbollah.",
+        [("deployment", "russia", "al-Salihiyah")],
+    ),
+    (
+        "a-dismissed-report-in-the-same-sentence",
+        "Reports about the withdrawal of Zainebiyoun militia from its positions near the Conoco gas field turned out to be fake.",
+        [],
+    ),
+    (
+        "a-habit-is-not-an-event",
+        "Most of their attacks target supply convoys on the highways linking Deir Ezzor with Palmyra.",
+        [],
+    ),
+    (
+        "rather-than-negates",
+        "Each round of strikes has been followed by a reshuffle rather than a retreat from Albukamal.",
+        [],
+    ),
+    (
+        "distance-in-brackets-is-a-reference",
+        "Albukamal, which lies about 10 kilometres (six miles) from the al-Qaim border crossing, was captured by regime forces on Monday.",
+        [("takeover", "regime", "Albukamal")],
+    ),
+    (
+        "the-road-connecting-it-with-is-a-reference",
+        "Hezbollah fighters were redeployed in Mazlum on Monday, on the road connecting it with Deir Ezzor.",
+        [("relocation", "iran-backed", "Mazlum")],
+    ),
+    (
+        "evacuate-and-disperse-is-a-relocation",
+        "The IRGC evacuated its headquarters in Albukamal last Thursday and distributed its members among civilian houses.",
+        [("relocation", "iran-backed", "Albukamal")],
+    ),
+    (
+        "the-strikes-refine-a-vague-place",
+        "Airstrikes hit positions of Iran-backed militias near the border with Iraq early Monday. The strikes targeted weapons depots in the town of Abu Kamal.",
+        [("strike", "unknown", "Albukamal")],
+    ),
+    (
         "non-restrictive-where-clause-reports-the-event",
         "Iran's militias opened enlistment centres in the eastern countryside, where about 120 young men from the town of al-Quriyah joined the Local Defence militia last month.",
         [("recruitment", "iran-backed", "al-Quriyah")],
