@@ -265,7 +265,9 @@ _TOPIC = re.compile(
     r"\b(syria\w*|iran\w*|iraq\w*|russia\w*|israel\w*|turk\w*|kurd\w*|us|u\.s\.|american|"
     r"isis|daesh|hezbollah|militia\w*|forces?|army|regime|coalition|deir|euphrates|"
     r"war|attack\w*|strike\w*|convoy\w*|oil|border|pact|conflict|soldiers?|troops|"
-    r"refuses?|report\w*|news|analysis|features?|the|of|in|and|to|for|on|with|as)\b",
+    r"refuses?|report\w*|news|analysis|features?|the|of|in|and|to|for|on|with|as|a|an|"
+    r"moscow|tehran|damascus|washington|ankara|desert|badia|front\w*|river|bank|town|city|"
+    r"village|region|province|ambitions?|power|control|influence)\b|\w[’']s\b",
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[^\W\d_][\w'’.-]*|\w+")

@@ -267,8 +267,15 @@ def test_end_marker_ends_the_body(marker: str) -> None:
 
 @pytest.mark.parametrize(
     "heading",
-    ["Russia's New Move in Syria", "Syria's Eastern Front", "Russia Steps Up"],
-    ids=["russia-and-syria", "syria", "russia"],
+    [
+        "Russia's New Move in Syria",
+        "Syria's Eastern Front",
+        "Russia Steps Up",
+        "A Hilltop Changes Hands",
+        "Moscow’s Desert Ambitions",
+        "The Tribes Hold Back",
+    ],
+    ids=["russia-and-syria", "syria", "russia", "article", "possessive", "the"],
 )
 def test_section_heading_naming_the_story_does_not_end_the_body(heading: str) -> None:
     text = f"{BODY1}\n\n{heading}\n\n{BODY2}\n"
