@@ -860,6 +860,13 @@ class _Extraction:
             chosen = {k: v for k, v in chosen.items() if not v[5]}
         if EventType.STRIKE in chosen and EventType.ATTACK in chosen:
             del chosen[EventType.ATTACK]
+        relocation = chosen.get(EventType.RELOCATION)
+        if (
+            relocation is not None
+            and EventType.WITHDRAWAL not in chosen
+            and self.cls["dispersal"].search(relocation[3])
+        ):
+            del chosen[EventType.RELOCATION]
         for kept in (EventType.HANDOVER, EventType.RELOCATION):
             if kept in chosen and EventType.WITHDRAWAL in chosen:
                 # "evacuated the houses and handed them to X"; "evacuated its headquarters

@@ -31,6 +31,11 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "dispersal-after-an-arrival-is-a-detail",
+        "Kataib Hezbollah brought more than 200 of its fighters to the town of Muhasan on Monday and distributed them on the houses of displaced people.",
+        [("deployment", "iran-backed", "Muhasan")],
+    ),
+    (
         "purpose-phrase-is-no-act",
         "The Russian forces sent a convoy to al-Salihiyah on Monday, in an attempt to benefit from the withdrawal of Hezbollah.",
         [("deployment", "russia", "al-Salihiyah")],
