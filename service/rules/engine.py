@@ -186,6 +186,7 @@ _PREP_RANK = {
     "via": 3,
 }
 _ROUTE_RANK = 3
+_MILITIA_POINTER = re.compile(r"\b(?:the|these|those) (?:militias|militia|militiamen)\b")
 _VAGUE_KINDS = frozenset({"region", "province", "river", "district", "subdistrict"})
 _MEASURED = re.compile(r"\bkm\b|\bkilomet|\bmiles?\b|border with|opposite|facing|oriented|directed")
 _BRACKETS = re.compile(r"[()\[\]]")
@@ -609,6 +610,17 @@ class _Extraction:
                 return attributed, False
         return chosen, False
 
+    def _militia_pointer(self, clause_start: int, ts: int) -> Actor | None:
+        """ "the militias moved ...": the militias last named before, not the last subject."""
+        if not _MILITIA_POINTER.search(self.mt.text[clause_start:ts]):
+            return None
+        for a in reversed(self.actor_mentions):
+            if a.end <= clause_start and (
+                a.entry.kind == "group" or "militia" in self.mt.text[a.start : a.end]
+            ):
+                return self.r.actors.generic(a.entry.affiliation)
+        return None
+
     def _supporting(self, clause_start: int, mention: ActorMention) -> bool:
         lead = self.mt.text[max(clause_start, mention.start - 30) : mention.start]
         return bool(_SUPPORTING.search(lead))
@@ -802,10 +814,10 @@ class _Extraction:
                 a
                 for a in self._in(self.actor_mentions, s_start, s_end)
                 if not re.search(
-                    r"\b(?:by|from|against|on|of|to|with)\s+(?:the\s+)?$",
+                    r"(?:\b(?:by|from|against|on|of|to|with)\s+(?:the\s+)?|\(\s*)$",
                     self.mt.text[max(s_start, a.start - 12) : a.start],
                 )
-            ]
+            ]  # "(SDF)" glosses the name before it; it is not a subject of its own
             if made:
                 prev_subject = made[-1].actor
             elif subjects and s.zone is Zone.BODY:
@@ -922,6 +934,8 @@ class _Extraction:
             ):
                 self._enrich(last, loc, origin, sdates, quantities, equipment, idx)
                 continue
+            if actor is None:
+                actor = self._militia_pointer(clause[0], ts)
             if actor is None:
                 if victim_passive and etype in _VIOLENT:
                     actor = self.r.actors.generic(Affiliation.UNKNOWN)

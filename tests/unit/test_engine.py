@@ -31,6 +31,16 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "the-militias-are-the-militias-named-before",
+        "Israeli jets struck positions of Iran-backed militias near Albukamal on Monday. Earlier this month, the militias moved dozens of fighters from their positions inside Abu Kamal to new positions in the desert.",
+        [("strike", "israel", "Albukamal"), ("relocation", "iran-backed", "Albukamal")],
+    ),
+    (
+        "an-abbreviation-in-brackets-is-not-a-subject",
+        "A coalition convoy arrived at the Conoco gas field on Monday. It was escorted by fighters of the Syrian Democratic Forces (SDF).\n\nOn November 14, a convoy of 18 trucks arrived at the same base.",
+        [("deployment", "coalition", "Conoco gas field"), ("deployment", "coalition", "Conoco gas field")],
+    ),
+    (
         "dispersal-after-an-arrival-is-a-detail",
         "Kataib Hezbollah brought more than 200 of its fighters to the town of Muhasan on Monday and distributed them on the houses of displaced people.",
         [("deployment", "iran-backed", "Muhasan")],
