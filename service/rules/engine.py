@@ -67,15 +67,18 @@ from service.rules.text import MatchText, Sentence, Zone, first_person, segment,
 
 _TOKEN = re.compile(r"[^\W_]+")
 _CLAUSE_BREAK = re.compile(
-    r";|\b(?:while|whereas|but|meanwhile|however|in retaliation for|in response to|after|"
-    r"since)\b|\s[-–—]\s"
+    r";|\b(?:while|whereas|but|meanwhile|however|in retaliation for|in response to|after)\b|"
+    # "since the regime took control" opens a clause; "since 2018", "since early May" do not
+    r"\bsince\b(?!\s+(?:\d|early|mid|late|last|then|the (?:start|beginning|end)|"
+    r"january|february|march|april|may|june|july|august|september|october|november|"
+    r"december))|\s[-–—]\s"
 )
 _RELATIVE = frozenset({"which", "where", "who", "whom", "whose"})
 # Before an actor: it supports, accompanies, holds ground or is targeted; not the agent.
 _SUPPORTING = re.compile(
     r"\b(?:with(?: the)?(?: support| help| backing| cover)?(?: of)?|alongside|backed by|"
     r"supported by|assisted by|held by|controlled by|run by|loyal to|affiliated with|"
-    r"against|targeting|targeted)\s+(?:the\s+)?$"
+    r"against|targeting|targeted|on an?)\s+(?:the\s+)?$"
 )
 _ADVERB = re.compile(r"[a-z]+ly|also|then|again|later|already|just|twice|once|repeatedly")
 # "believed to be Israeli", "thought to have been carried out by the coalition".
@@ -186,6 +189,14 @@ _PREP_RANK = {
     "via": 3,
 }
 _ROUTE_RANK = 3
+_TARGET_OWNER = re.compile(
+    r"\b(?:checkpoints?|positions?|posts?|bases?|headquarters|depots?|convoys?|vehicles?|"
+    r"patrols?|points?|barracks|warehouses?)\s+(?:belonging\s+to|of)\s+(?:the\s+)?$"
+)
+# Before a dateline's place, on its line: nothing but symbols ("📍 #", "- ").
+_TAG_BAR = re.compile(r"\s*\|")
+_DATELINE_LEAD = re.compile(r"[^\w]*")
+_DATELINE_TAIL = re.compile(r"\s*(?:,\s*Syria\s*)?(?:\([^)]{0,40}\))?\s*(?:[:|–—-]|\s-\s)")
 _MILITIA_POINTER = re.compile(r"\b(?:the|these|those) (?:militias|militia|militiamen)\b")
 _VAGUE_KINDS = frozenset({"region", "province", "river", "district", "subdistrict"})
 _MEASURED = re.compile(r"\bkm\b|\bkilomet|\bmiles?\b|border with|opposite|facing|oriented|directed")
@@ -593,6 +604,13 @@ class _Extraction:
         # "U.S. forces, with SDF support, carried out": a supporting or mentioned group
         # is not the agent when another group stands before it.
         agents = [a for a in before if not self._supporting(clause[0], a)] or before
+        if etype in _VIOLENT:
+            # "gunmen attacked a checkpoint of regime forces": the target's owner
+            agents = [
+                a
+                for a in agents
+                if not _TARGET_OWNER.search(self.mt.text[max(clause[0], a.start - 30) : a.start])
+            ]
         chosen = agents[-1] if agents else by_agent
         # "an unidentified drone, believed to be Israeli, targeted": the attribution names
         # the author the report could not.
@@ -610,9 +628,10 @@ class _Extraction:
                 return attributed, False
         return chosen, False
 
-    def _militia_pointer(self, clause_start: int, ts: int) -> Actor | None:
-        """ "the militias moved ...": the militias last named before, not the last subject."""
-        if not _MILITIA_POINTER.search(self.mt.text[clause_start:ts]):
+    def _militia_pointer(self, clause_start: int, until: int) -> Actor | None:
+        """ "the militias moved ...", "joined the ranks of the militia": the militias last
+        named before, not the last subject."""
+        if not _MILITIA_POINTER.search(self.mt.text[clause_start:until]):
             return None
         for a in reversed(self.actor_mentions):
             if a.end <= clause_start and (
@@ -750,19 +769,37 @@ class _Extraction:
         return loc, origin, new_positions, deictic
 
     def _dateline(self, p: _PlaceHit) -> bool:
-        """A dateline: where the report was filed, not where anything happened.
+        """A dateline: where the report was filed or which place a post is tagged with.
 
-        "DEIR EZZOR, Syria (North Press) –", "Al-Boukamal:", "#Albukamal |".
+        "DEIR EZZOR, Syria (North Press) –", "Beirut (AFP) -", "Al-Boukamal:",
+        "#Albukamal |", "📍 #AlBukamal |".  Read on the original text: the match form
+        has turned dashes into spaces.
         """
-        lead = self.mt.text[max(0, p.start - 30) : p.start]
-        if not re.search(r"(?:^|[.!?\n]\s*|[|#]\s*)[#\s]*$", lead) and p.start > 2:
+        start, end = self.mt.span(p.start, p.end)
+        line_start = self.text.rfind("\n", 0, start) + 1
+        if not _DATELINE_LEAD.fullmatch(self.text[line_start:start]):
             return False
-        return bool(
-            re.match(
-                r"\s*(?:,\s*syria\s*)?(?:\([^)]{0,40}\))?\s*(?:[:|–—-]|\s-\s)",
-                self.mt.text[p.end : p.end + 50],
-            )
-        )
+        return bool(_DATELINE_TAIL.match(self.text, end))
+
+    def _tag_place(self, s: Sentence) -> Place | None:
+        """The place a local network's post is tagged with ("📍 #AlBukamal | ..."), for the
+        sentences of that paragraph: the post's events happened there or near it."""
+        for p in self.places:
+            if p.place.kind == "river":
+                continue
+            orig, end = self.mt.span(p.start, p.end)
+            if self._paragraph_of(orig) != s.paragraph or not self._dateline(p):
+                continue
+            # A tag ("#Place", "🔴 Place |"), not a wire dateline ("BEIRUT (AFP) -").
+            if "#" in self.text[max(0, orig - 3) : orig] or _TAG_BAR.match(self.text, end):
+                return p.place
+        return None
+
+    def _paragraph_of(self, orig: int) -> int:
+        for x in self.sentences:
+            if x.start <= orig < x.end:
+                return x.paragraph
+        return -1
 
     def _sentence_origin(self, s_start: int, s_end: int) -> Place | None:
         for p in self._in(self.places, s_start, s_end):
@@ -935,7 +972,9 @@ class _Extraction:
                 self._enrich(last, loc, origin, sdates, quantities, equipment, idx)
                 continue
             if actor is None:
-                actor = self._militia_pointer(clause[0], ts)
+                actor = self._militia_pointer(
+                    clause[0], clause[1] if frame.actor_is_object else ts
+                )
             if actor is None:
                 if victim_passive and etype in _VIOLENT:
                     actor = self.r.actors.generic(Affiliation.UNKNOWN)
@@ -955,6 +994,8 @@ class _Extraction:
                     continue
             if loc is None and (deictic or another) and self.last_event is not None:
                 loc = self.r.gazetteer.town_of(self.last_event.place)
+            if loc is None:
+                loc = self._tag_place(s)
             if loc is None and etype.is_movement and body:
                 loc = self.title_place
             if loc is None:
