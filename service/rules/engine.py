@@ -189,6 +189,12 @@ _PREP_RANK = {
     "via": 3,
 }
 _ROUTE_RANK = 3
+_SAME_GROUP = re.compile(r"\s*(?:s\s+|\(\s*)")
+# Between two coordinated actors: "X and Y", "X, Y and members of Z", "X and the regime's Y".
+_COORDINATED = re.compile(
+    r"\s*(?:\)\s*)?(?:,|,?\s*and|,?\s*together with)\s+(?:(?:members|fighters|forces|units|"
+    r"elements)\s+of\s+)?(?:the\s+)?(?:[^\W_]+\s+s\s+)?(?:[^\W_]+\s+){0,1}?"
+)
 _TARGET_OWNER = re.compile(
     r"\b(?:checkpoints?|positions?|posts?|bases?|headquarters|depots?|convoys?|vehicles?|"
     r"patrols?|points?|barracks|warehouses?)\s+(?:belonging\s+to|of)\s+(?:the\s+)?$"
@@ -628,6 +634,25 @@ class _Extraction:
                 return attributed, False
         return chosen, False
 
+    def _partners(self, mention: ActorMention, clause_start: int) -> list[Actor]:
+        """Groups of other sides acting with the agent: "Kataib Hezbollah and the regime's
+        Military Security took over", "the Coalition and the SDF carried out a raid"."""
+        found: list[Actor] = []
+        seen = {mention.entry.affiliation}
+        right = mention
+        for a in reversed(self._in(self.actor_mentions, clause_start, mention.start)):
+            gap = self.mt.text[a.end : right.start]
+            if _SAME_GROUP.fullmatch(gap):  # "the regime's Military Security", "the SDF (SDF)"
+                right = a
+                continue
+            if not _COORDINATED.fullmatch(gap):
+                break
+            if a.entry.affiliation not in seen and a.entry.affiliation is not Affiliation.UNKNOWN:
+                seen.add(a.entry.affiliation)
+                found.append(a.entry.actor())
+            right = a
+        return found
+
     def _militia_pointer(self, clause_start: int, until: int) -> Actor | None:
         """ "the militias moved ...", "joined the ranks of the militia": the militias last
         named before, not the last subject."""
@@ -1002,31 +1027,33 @@ class _Extraction:
                 continue
             if not loc.in_region and not sdates:
                 continue
+            partners = self._partners(mention, clause[0]) if mention is not None else []
             for value, precision, explicit in self._dates_for(ts, s, sdates, para_date):
-                cand = _Candidate(
-                    type=etype,
-                    actor=actor,
-                    place=loc,
-                    origin=origin,
-                    date=value,
-                    precision=precision,
-                    explicit_date=explicit,
-                    quantities=dict(quantities),
-                    equipment=list(equipment),
-                    hedged=hedged,
-                    start=s.start,
-                    end=s.end,
-                    sentence=idx,
-                    paragraph=s.paragraph,
-                    headline=not body,
-                    source=self._source(s, s.paragraph),
-                )
-                cand.score = cand.informativeness()
-                cand.parts.append(idx)
-                self.candidates.append(cand)
-                made.append(cand)
-                if body:
-                    self.last_event = cand
+                for who in [actor, *partners]:
+                    cand = _Candidate(
+                        type=etype,
+                        actor=who,
+                        place=loc,
+                        origin=origin,
+                        date=value,
+                        precision=precision,
+                        explicit_date=explicit,
+                        quantities=dict(quantities),
+                        equipment=list(equipment),
+                        hedged=hedged,
+                        start=s.start,
+                        end=s.end,
+                        sentence=idx,
+                        paragraph=s.paragraph,
+                        headline=not body,
+                        source=self._source(s, s.paragraph),
+                    )
+                    cand.score = cand.informativeness()
+                    cand.parts.append(idx)
+                    self.candidates.append(cand)
+                    made.append(cand)
+                    if body and who is actor:
+                        self.last_event = cand
         return made
 
     def _dates_for(

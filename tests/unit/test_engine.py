@@ -31,6 +31,21 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "groups-of-two-sides-acting-together",
+        "Fighters of Kataib Hezbollah and members of the regime's Military Security took over the grain silos in al-Sukkariyah on Monday.",
+        [("takeover", "regime", "al-Sukkariyah"), ("takeover", "iran-backed", "al-Sukkariyah")],
+    ),
+    (
+        "joint-raid-with-an-abbreviation",
+        "Forces of the US-led International Coalition and the Syrian Democratic Forces (SDF) carried out a joint raid on a house in Jadid Ekaidat on Monday.",
+        [("attack", "sdf", "Jadid Ekaidat"), ("attack", "coalition", "Jadid Ekaidat")],
+    ),
+    (
+        "a-supporting-group-is-no-partner",
+        "Russian forces, with NDF support, entered Hatla on Monday.",
+        [("deployment", "russia", "Hatla")],
+    ),
+    (
         "a-wire-dateline-is-where-the-report-was-filed",
         "Beirut (AFP) - Iran-backed militias have moved fighters out of a neighbourhood of the eastern Syrian town of Albukamal on Monday.",
         [("relocation", "iran-backed", "Albukamal")],
