@@ -1017,10 +1017,12 @@ class _Extraction:
                     actor = self.r.actors.generic(Affiliation.UNKNOWN)
                 else:
                     continue
+            if loc is None:
+                # A tagged post ("📍 #AlBukamal | ...") starts its own story: its tag comes
+                # before a pointer back to the previous post's place.
+                loc = self._tag_place(s)
             if loc is None and (deictic or another) and self.last_event is not None:
                 loc = self.r.gazetteer.town_of(self.last_event.place)
-            if loc is None:
-                loc = self._tag_place(s)
             if loc is None and etype.is_movement and body:
                 loc = self.title_place
             if loc is None:

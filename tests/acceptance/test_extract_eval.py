@@ -142,7 +142,22 @@ def test_eval_on_the_dev_set_reports_misses_and_false_positives() -> None:
     )
     assert code == 0, out
     s = summary(out)
-    # The floor measured when these rules were written; raise it as the rules improve.
-    assert s["f1"] >= 0.70, out
+    # Issue 3's bar for the team's own dev set.
+    assert s["f1"] >= 0.85, out
     body = out.strip().splitlines()[:-1]
     assert all(line.startswith(("miss ", "false positive ", "wrong date ")) for line in body)
+
+
+@pytest.mark.parametrize(
+    ("folder", "floor"),
+    # Blind sets, never tuned against: these are regression floors a little under the
+    # figures measured (held-out 0.72, test 0.47), not targets.
+    [("heldout", 0.65), ("testset", 0.42)],
+)
+def test_eval_on_the_blind_sets_does_not_regress(folder: str, floor: float) -> None:
+    blind = DEVSET.parent / folder
+    code, out = invoke(
+        "eval", "--gold", str(blind / "gold.jsonl"), "--manifest", str(blind / "MANIFEST.json")
+    )
+    assert code == 0, out
+    assert summary(out)["f1"] >= floor, out

@@ -31,6 +31,16 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "an-unnamed-agent-after-by",
+        "SOHR documented an attack by gunmen on an SDF checkpoint near al-Busayrah on Monday.",
+        [("attack", "unknown", "al-Busayrah")],
+    ),
+    (
+        "a-tagged-post-is-placed-by-its-tag-not-the-previous-post",
+        "📍 #AlMayadin | Hezbollah fighters arrived at the T2 pumping station on Monday.\n\n📍 #AlBukamal | An unidentified drone targeted a truck on Tuesday near Al-Abbas village, south of the city.",
+        [("deployment", "iran-backed", "T2 pumping station"), ("strike", "unknown", "Albukamal")],
+    ),
+    (
         "groups-of-two-sides-acting-together",
         "Fighters of Kataib Hezbollah and members of the regime's Military Security took over the grain silos in al-Sukkariyah on Monday.",
         [("takeover", "regime", "al-Sukkariyah"), ("takeover", "iran-backed", "al-Sukkariyah")],
