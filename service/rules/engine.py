@@ -189,6 +189,16 @@ _PREP_RANK = {
     "via": 3,
 }
 _ROUTE_RANK = 3
+_COMPASS = re.compile(
+    r"\b(?:north|south|east|west|northeast|northwest|southeast|southwest|north east|"
+    r"north west|south east|south west)(?:ern)?\s+(?:countryside\s+)?of\b|\bkm\b|kilomet"
+)
+# A place the gazetteer does not know, named as such: "in Al-Abbas village", "the village
+# of Buqrus", "Al-Kattaa neighbourhood".
+_UNKNOWN_PLACE = re.compile(
+    r"\b(?:village|town|neighbourhood|neighborhood|hamlet|farms|area|district)\s+of\s+"
+    r"[^\W\d_]|\b[^\W\d_]+\s+(?:village|neighbourhood|neighborhood|hamlet)\b"
+)
 _SAME_GROUP = re.compile(r"\s*(?:s\s+|\(\s*)")
 # Between two coordinated actors: "X and Y", "X, Y and members of Z", "X and the regime's Y".
 _COORDINATED = re.compile(
@@ -707,6 +717,7 @@ class _Extraction:
         origin: Place | None = None
         dest: Place | None = None
         river: Place | None = None
+        compass: Place | None = None
         prev: _PlaceHit | None = None
         prev_end = te
         skip_next = False
@@ -716,6 +727,10 @@ class _Extraction:
             if len(gtoks) > 24 or _NEXT_PREDICATE.search(gap):
                 break  # "entered X, and unloaded near Y": Y is the second act's place
             if self._is_reference(gap):
+                # "near Al-Abbas village, south of Albukamal": when nothing nearer is
+                # known, the compass reference is the closest place the report gives.
+                if compass is None and _COMPASS.search(gap) and p.place.kind != "river":
+                    compass = p.place
                 prev_end = p.end
                 continue
             if skip_next:
@@ -787,7 +802,9 @@ class _Extraction:
                     break
         deictic = False
         if loc is None:
-            if deictic_match:
+            if compass is not None and _UNKNOWN_PLACE.search(mt[te : clause[1]]):
+                loc = compass
+            elif deictic_match:
                 deictic = True
             elif river is not None:
                 loc = river

@@ -31,6 +31,16 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "an-unknown-village-takes-its-compass-reference",
+        "Iranian-backed militias installed rocket launchers on Monday in the farms of Buqrus village, north-west of al-Mayadin.",
+        [("establishment", "iran-backed", "al-Mayadin")],
+    ),
+    (
+        "a-compass-reference-alone-is-not-the-place",
+        "Regime forces deployed on Monday 10 km north of Hatla.",
+        [],
+    ),
+    (
         "an-unnamed-agent-after-by",
         "SOHR documented an attack by gunmen on an SDF checkpoint near al-Busayrah on Monday.",
         [("attack", "unknown", "al-Busayrah")],
