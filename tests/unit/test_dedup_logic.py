@@ -70,6 +70,31 @@ def test_containment_catches_what_jaccard_misses() -> None:
     assert not dedup.is_duplicate(dedup.similarity(TEXT, other, 3), SETTINGS)
 
 
+BULLETIN = (
+    "SOHR sources reported that a convoy of Iranian-backed militias comprising {n} vehicles, "
+    "including trucks loaded with weapons and ammunition, arrived in al-Mayadin city on "
+    "{day}, coming from the Albukamal area near the border with Iraq, where the militias "
+    "keep their main depots. The convoy unloaded its cargo in the warehouses of the "
+    "militias near the cultural centre and the fighters were deployed in the positions of "
+    "the Local Defence Forces in the eastern countryside of Deir Ezzor, the sources added."
+)
+
+
+def test_a_templated_bulletin_with_other_facts_is_not_a_duplicate() -> None:
+    first = BULLETIN.format(n=17, day="June 20")
+    assert dedup.judge(BULLETIN.format(n=17, day="June 25"), {1: first}, SETTINGS) is None
+    assert dedup.judge(BULLETIN.format(n=23, day="June 20"), {1: first}, SETTINGS) is None
+
+
+def test_a_repost_that_adds_comments_or_an_update_is_still_a_duplicate() -> None:
+    original = BULLETIN.format(n=17, day="June 20")
+    with_update = original + " Update: 3 fighters were killed in a clash on June 21."
+    verdict = dedup.judge(original, {7: with_update}, SETTINGS)
+    assert verdict is not None and verdict.article_id == 7
+    trimmed = original.rsplit(" The convoy", 1)[0]
+    assert dedup.judge(trimmed + " " + original[-120:], {7: original}, SETTINGS) is not None
+
+
 def test_short_texts_are_never_near_duplicates() -> None:
     assert dedup.judge("a convoy arrived", {1: "a convoy arrived today"}, SETTINGS) is None
 
