@@ -819,6 +819,13 @@ def load_settings(
             f"must be more than alerts.timeout_seconds ({v['alerts.timeout_seconds']:g}), "
             f"got {v['alerts.lease_seconds']:g}",
         )
+    if v["alerts.retry_ceiling_seconds"] < v["alerts.retry_base_seconds"]:
+        raise ConfigError(
+            shown,
+            "alerts.retry_ceiling_seconds",
+            "must be at least alerts.retry_base_seconds "
+            f"({v['alerts.retry_base_seconds']:g}), got {v['alerts.retry_ceiling_seconds']:g}",
+        )
     if v["scheduler.lease_seconds"] <= v["http.timeout_seconds"]:
         raise ConfigError(
             shown,

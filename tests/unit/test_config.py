@@ -200,6 +200,16 @@ def test_alert_settings_and_lease_longer_than_timeout(tmp_path: Path) -> None:
     assert "alerts.lease_seconds" in str(info.value) and "timeout_seconds (20)" in str(info.value)
 
 
+def test_retry_ceiling_below_the_first_wait_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(
+            write(tmp_path, "[alerts]\nretry_base_seconds = 600\nretry_ceiling_seconds = 60\n"),
+            environ={},
+        )
+    message = str(info.value)
+    assert "alerts.retry_ceiling_seconds" in message and "retry_base_seconds (600)" in message
+
+
 def test_feed_lease_longer_than_http_timeout(tmp_path: Path) -> None:
     settings = load_settings(
         write(tmp_path, "[http]\ntimeout_seconds = 2\n[scheduler]\nlease_seconds = 6\n"),
