@@ -44,6 +44,7 @@ Order of evaluation, per document:
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -56,6 +57,8 @@ from service.events import (
     Event,
     EventType,
     Evidence,
+    Location,
+    Precision,
     Source,
 )
 from service.rules import dates as dates_mod
@@ -309,6 +312,7 @@ class _Candidate:
     source: str | None
     score: int = 0
     parts: list[int] = field(default_factory=list)
+    near: bool = False  # the place is a nearby town the report relates to, not the spot
 
     def informativeness(self) -> int:
         score = 8 - self.place.width
@@ -707,8 +711,9 @@ class _Extraction:
 
     def _locate(
         self, frame: Frame, clause: tuple[int, int], ts: int, te: int
-    ) -> tuple[Place | None, Place | None, bool, bool]:
-        """(location, origin, destination is "new positions", deictic)."""
+    ) -> tuple[Place | None, Place | None, bool, bool, bool]:
+        """(location, origin, destination is "new positions", deictic, near: the location is
+        only the compass reference of a place the gazetteer does not know)."""
         mt = self.mt.text
         places = [p for p in self._in(self.places, te, clause[1])]
         deictic_match = self.ctx["deictic_places"].search(mt[te : clause[1]])
@@ -800,15 +805,15 @@ class _Extraction:
                 if not self._is_reference(gap):
                     loc = p.place
                     break
-        deictic = False
+        deictic = near = False
         if loc is None:
             if compass is not None and _UNKNOWN_PLACE.search(mt[te : clause[1]]):
-                loc = compass
+                loc, near = compass, True
             elif deictic_match:
                 deictic = True
             elif river is not None:
                 loc = river
-        return loc, origin, new_positions, deictic
+        return loc, origin, new_positions, deictic, near
 
     def _dateline(self, p: _PlaceHit) -> bool:
         """A dateline: where the report was filed or which place a post is tagged with.
@@ -988,7 +993,7 @@ class _Extraction:
             chosen.items(), key=lambda kv: kv[1][1]
         ):
             mention, victim_passive = self._actor_for(frame, etype, clause, ts, te, word)
-            loc, origin, relocated, deictic = self._locate(frame, clause, ts, te)
+            loc, origin, relocated, deictic, near = self._locate(frame, clause, ts, te)
             if relocated or (
                 origin is not None and frame.destination and loc is not None and origin is not loc
             ):
@@ -1038,6 +1043,7 @@ class _Extraction:
                 # A tagged post ("📍 #AlBukamal | ...") starts its own story: its tag comes
                 # before a pointer back to the previous post's place.
                 loc = self._tag_place(s)
+                near = loc is not None
             if loc is None and (deictic or another) and self.last_event is not None:
                 loc = self.r.gazetteer.town_of(self.last_event.place)
             if loc is None and etype.is_movement and body:
@@ -1066,6 +1072,7 @@ class _Extraction:
                         paragraph=s.paragraph,
                         headline=not body,
                         source=self._source(s, s.paragraph),
+                        near=near,
                     )
                     cand.score = cand.informativeness()
                     cand.parts.append(idx)
@@ -1201,12 +1208,20 @@ class _Extraction:
                     body.append(h)
         return sorted(body, key=lambda c: (c.start, c.type.value))
 
+    def _location(self, c: _Candidate) -> Location:
+        """The place's location; a nearby town standing for an unknown spot is no more
+        precise than a district."""
+        location = c.place.location()
+        if c.near and location.precision in (Precision.SITE, Precision.TOWN):
+            return dataclasses.replace(location, precision=Precision.DISTRICT)
+        return location
+
     def _event(self, c: _Candidate) -> Event:
         evidence = self.text[c.start : c.end]
         return Event(
             type=c.type,
             actor=c.actor,
-            location=c.place.location(),
+            location=self._location(c),
             origin=c.origin.location() if c.origin else None,
             date=c.date,
             date_precision=c.precision if c.date else DatePrecision.UNKNOWN,
