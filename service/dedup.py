@@ -244,11 +244,21 @@ def same_facts(a: str, b: str) -> bool:
     Outlets publish templated bulletins ("... arrived in al-Mayadin on June 20" and, a
     week later, the same words with "June 25"): alike enough to pass any similarity
     threshold, yet two reports.  A repost, a trimmed copy or a clean copy inside a
-    scrape with comments states nothing the original does not.
+    scrape with comments states nothing the original does not.  Short lines (a
+    page's byline and date) are left out.
     """
     short, long_ = (a, b) if len(a) <= len(b) else (b, a)
     facts = {m.group().lower() for m in _FACT.finditer(long_)}
-    return all(m.group().lower() in facts for m in _FACT.finditer(short))
+    return all(m.group().lower() in facts for m in _FACT.finditer(_prose(short)))
+
+
+def _prose(text: str) -> str:
+    """The lines of ``text`` that are sentences: a page's own byline or date line
+    ("June 05, 2020") is not a fact of the report."""
+    return "\n".join(line for line in text.splitlines() if len(line.split()) >= _PROSE_WORDS)
+
+
+_PROSE_WORDS = 8
 
 
 # ---------------------------------------------------------------------------

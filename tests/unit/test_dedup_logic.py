@@ -95,6 +95,12 @@ def test_a_repost_that_adds_comments_or_an_update_is_still_a_duplicate() -> None
     assert dedup.judge(trimmed + " " + original[-120:], {7: original}, SETTINGS) is not None
 
 
+def test_a_repost_page_with_its_own_date_line_is_still_a_duplicate() -> None:
+    original = BULLETIN.format(n=17, day="June 20")
+    page = "Militia convoy reaches al-Mayadin\nJune 22, 2024 - 09:15\n" + original
+    assert dedup.judge(page, {7: original}, SETTINGS) is not None
+
+
 def test_short_texts_are_never_near_duplicates() -> None:
     assert dedup.judge("a convoy arrived", {1: "a convoy arrived today"}, SETTINGS) is None
 
