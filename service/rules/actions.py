@@ -219,7 +219,16 @@ def load_actions(path: Path) -> ActionRules:
         if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
             raise RuleConfigError(str(path), f"context.{name}: expected a list of words")
         context[name] = WordList(words)
-    for needed in ("force", "site", "equipment", "new_positions", "non_combatants", "dispersal"):
+    for needed in (
+        "force",
+        "site",
+        "equipment",
+        "new_positions",
+        "non_combatants",
+        "dispersal",
+        "captives",
+        "arrests",
+    ):
         if needed not in classes:
             raise RuleConfigError(str(path), f"classes: missing class {needed!r}")
 

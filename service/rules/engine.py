@@ -192,6 +192,19 @@ _PREP_RANK = {
     "via": 3,
 }
 _ROUTE_RANK = 3
+_NOUN_EVENT = re.compile(
+    r"(?:attack|strike|airstrike|raid|assault|bombardment|bombing|shelling|ambush)s?|"
+    r"[a-z]+(?:ment|al|tion|sion)"
+)
+_AREA_OF = re.compile(
+    r"\b(?:desert|badia|countryside|outskirts|surroundings)\s+of\s+(?:the\s+)?(?:[^\W_]+\s+)?$"
+)
+# An air vehicle nobody is named for: "a drone targeted", "drones of unknown identity".
+_UNATTRIBUTED_AIR = re.compile(
+    r"\b(?:a|an|two|three|several)\s+(?:[^\W_]+\s+)?(?:drones?|aircraft|warplanes?|jets?|"
+    r"helicopters?|planes?)\b"
+)
+_OUR_FORCES = re.compile(r"\b(?:our forces|our fighters|our units|we)\b")
 _COMPASS = re.compile(
     r"\b(?:north|south|east|west|northeast|northwest|southeast|southwest|north east|"
     r"north west|south east|south west)(?:ern)?\s+(?:countryside\s+)?of\b|\bkm\b|kilomet"
@@ -594,7 +607,10 @@ class _Extraction:
         mentions = self._in(self.actor_mentions, clause[0], clause[1])
         after = [a for a in mentions if a.start >= te]
         if frame.actor_is_object:
-            return (after[0] if after else None), False
+            # "joined the Local Defence Forces"; "Liwa al-Quds enlisted 150 young men"
+            before_trigger = [a for a in mentions if a.end <= ts]
+            chosen_object = after[0] if after else (before_trigger[-1] if before_trigger else None)
+            return chosen_object, False
         # The agent: "installed by X"; for a movement noun also "the withdrawal of X".
         agent = r"by" if etype in _VICTIM_PASSIVE or not etype.is_movement else r"by|of"
         by = re.match(
@@ -611,7 +627,9 @@ class _Extraction:
                         a
                         for a in after
                         if a.start - agent_start <= 40
-                        and re.search(rf"\b(?:{agent})\s+(?:the\s+)?$", self.mt.text[te : a.start])
+                        and re.search(
+                            rf"\b(?:{agent})\s+(?:[^\W_]+\s+){{0,3}}$", self.mt.text[te : a.start]
+                        )
                     ),
                     None,
                 )
@@ -621,6 +639,9 @@ class _Extraction:
                 return by_agent, False
             if etype in _VICTIM_PASSIVE:
                 return None, True
+        # "repelled an attack by ISIS cells": a noun's own agent outranks the sentence subject
+        if by_agent is not None and _NOUN_EVENT.fullmatch(word.split()[-1]):
+            return by_agent, False
         # "U.S. forces, with SDF support, carried out": a supporting or mentioned group
         # is not the agent when another group stands before it.
         agents = [a for a in before if not self._supporting(clause[0], a)] or before
@@ -666,6 +687,16 @@ class _Extraction:
                 found.append(a.entry.actor())
             right = a
         return found
+
+    def _outlet_actor(self) -> Actor | None:
+        """The group an outlet speaks for ("SDF Press Center", "Hezbollah's Media Office")."""
+        for name in (self.doc.outlet, self.doc.reporting_source):
+            if name:
+                mt = to_match_text(name)
+                found = self.r.actors.find(mt, self.r.actors.ignored_spans(mt))
+                if found:
+                    return found[0].entry.actor()
+        return None
 
     def _militia_pointer(self, clause_start: int, until: int) -> Actor | None:
         """ "the militias moved ...", "joined the ranks of the militia": the militias last
@@ -723,6 +754,7 @@ class _Extraction:
         dest: Place | None = None
         river: Place | None = None
         compass: Place | None = None
+        around: set[str] = set()
         prev: _PlaceHit | None = None
         prev_end = te
         skip_next = False
@@ -768,6 +800,8 @@ class _Extraction:
                 dest = dest or p.place
             elif prep is not None and prep in frame.location:
                 rank = _PREP_RANK.get(prep, 2)
+                if _AREA_OF.search(gap):
+                    around.add(p.place.id)  # "in the desert of al-Mayadin": around the town
                 # A destination wins; otherwise a wider place later on ("near Albukamal on
                 # the border with Iraq") does not displace a narrower one.
                 # A route ("through the al-Sikak crossing near Albukamal") is where the force
@@ -813,6 +847,7 @@ class _Extraction:
                 deictic = True
             elif river is not None:
                 loc = river
+        near = near or (loc is not None and loc.id in around)
         return loc, origin, new_positions, deictic, near
 
     def _dateline(self, p: _PlaceHit) -> bool:
@@ -944,6 +979,12 @@ class _Extraction:
                 head = " ".join(_tokens(obj)[:5])
                 if self.cls[cls_name].search(head) and not self.cls["force"].search(head):
                     etype = override
+            if (
+                etype is EventType.TAKEOVER
+                and self.cls["arrests"].search(word)
+                and self.cls["captives"].search(" ".join(_tokens(obj)[:4]))
+            ):
+                continue  # "the capture of the cell's leader": an arrest
             before = mt[clause[0] : hit.start]
             if self.cls["non_combatants"].search(before) and not self._in(
                 self.actor_mentions, clause[0], hit.start
@@ -1022,12 +1063,25 @@ class _Extraction:
                 actor = self._militia_pointer(
                     clause[0], clause[1] if frame.actor_is_object else ts
                 )
+            if actor is None and _OUR_FORCES.search(mt[clause[0] : ts]):
+                actor = self._outlet_actor()  # an SDF statement's "our forces"
+            if (
+                actor is None
+                and etype in _VIOLENT
+                and _UNATTRIBUTED_AIR.search(mt[clause[0] : ts])
+            ):
+                actor = self.r.actors.generic(Affiliation.UNKNOWN)
             if actor is None:
                 if victim_passive and etype in _VIOLENT:
                     actor = self.r.actors.generic(Affiliation.UNKNOWN)
                 elif (anaphoric or another) and last is not None:
+                    # "The reinforcements ..." points back to the last movement, not to an
+                    # attack reported in between.
+                    ref = next(
+                        (c for c in reversed(self.candidates) if _same_kind(c.type, etype)), last
+                    )
                     actor = (
-                        last.actor if anaphoric else self.r.actors.generic(last.actor.affiliation)
+                        ref.actor if anaphoric else self.r.actors.generic(ref.actor.affiliation)
                     )
                 elif last is not None and last.paragraph == s.paragraph:
                     actor = self.r.actors.generic(last.actor.affiliation)

@@ -31,6 +31,41 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "the-reinforcements-point-back-to-the-last-movement",
+        "The Syrian army sent reinforcements to al-Mayadin on Saturday. On Friday, ISIS cells attacked a post near al-Shoula. The reinforcements arrived on Sunday in al-Quriyah.",
+        [("deployment", "regime", "al-Mayadin"), ("attack", "isis", "al-Shoula"), ("deployment", "regime", "al-Quriyah")],
+    ),
+    (
+        "pro-government-army-units",
+        "Army units repelled an attack by ISIS cells on a military post near al-Shoula on Friday.",
+        [("attack", "isis", "al-Shoula")],
+    ),
+    (
+        "us-occupation-forces-are-us-forces",
+        "The US occupation forces brought on Sunday a new convoy of 28 trucks to the Conoco gas field.",
+        [("deployment", "coalition", "Conoco gas field")],
+    ),
+    (
+        "a-drone-nobody-is-named-for",
+        "Russian forces deployed in Hatla on Monday. On Tuesday, a drone targeted a car in al-Mayadin, killing two militiamen.",
+        [("deployment", "russia", "Hatla"), ("strike", "unknown", "al-Mayadin")],
+    ),
+    (
+        "capturing-a-leader-is-an-arrest",
+        "The operation in al-Shuhayl on Monday resulted in the capture of the cell's leader and two of his aides.",
+        [],
+    ),
+    (
+        "a-group-that-enlists-is-the-actor",
+        "Last week, Liwa al-Quds enlisted around 150 young men from the al-Joura neighbourhood of Deir Ezzor city.",
+        [("recruitment", "russia", "al-Joura")],
+    ),
+    (
+        "called-absolutely-false",
+        "Sokolov called absolutely false the reports about the withdrawal of Russian forces from al-Salihiyah.",
+        [],
+    ),
+    (
         "an-unknown-village-takes-its-compass-reference",
         "Iranian-backed militias installed rocket launchers on Monday in the farms of Buqrus village, north-west of al-Mayadin.",
         [("establishment", "iran-backed", "al-Mayadin")],
@@ -406,3 +441,14 @@ def test_a_nearby_town_standing_for_an_unknown_village_is_a_district_point(
     )
     assert near.location.name == "al-Mayadin" and near.location.precision.value == "district"
     assert exact.location.name == "Albukamal" and exact.location.precision.value == "town"
+
+
+def test_our_forces_in_a_statement_are_the_outlet_s_group(rules: RuleSet) -> None:
+    [event] = rules.extract(
+        Document(
+            "On Monday, our forces attacked ISIS cells in al-Shuhayl.",
+            PUB,
+            "SDF Press Center",
+        )
+    )
+    assert (event.type.value, event.actor.affiliation.value) == ("attack", "sdf")
