@@ -192,6 +192,16 @@ _PREP_RANK = {
     "via": 3,
 }
 _ROUTE_RANK = 3
+_STATIVE_PARTICIPLES = frozenset({"stationed", "based", "positioned", "entrenched"})
+_REPELLED = re.compile(
+    r"\b(?:repel|repels|repelled|repelling|repulsed|repulse|thwarted|foiled|confronted)\s+"
+    r"(?:[^\W_]+\s+){0,4}$"
+)
+# "came days after a wave of", "following a series of": another event's circumstance
+_AFTER_A_WAVE = re.compile(
+    r"\b(?:after|following|amid|despite)\s+(?:(?:a|an|the|days|weeks|hours|shortly|wave|"
+    r"series|string|round|spate|number|of|new|recent|heavy|several|two|three)\s+){1,5}$"
+)
 _NOUN_EVENT = re.compile(
     r"(?:attack|strike|airstrike|raid|assault|bombardment|bombing|shelling|ambush)s?|"
     r"[a-z]+(?:ment|al|tion|sion)"
@@ -229,7 +239,9 @@ _TARGET_OWNER = re.compile(
 _TAG_BAR = re.compile(r"\s*\|")
 _DATELINE_LEAD = re.compile(r"[^\w]*")
 _DATELINE_TAIL = re.compile(r"\s*(?:,\s*Syria\s*)?(?:\([^)]{0,40}\))?\s*(?:[:|–—-]|\s-\s)")
-_MILITIA_POINTER = re.compile(r"\b(?:the|these|those) (?:militias|militia|militiamen)\b")
+_MILITIA_POINTER = re.compile(
+    r"\b(?:(?:the|these|those) (?:militias|militia|militiamen)|militia (?:members|fighters|men))\b"
+)
 _VAGUE_KINDS = frozenset({"region", "province", "river", "district", "subdistrict"})
 _MEASURED = re.compile(r"\bkm\b|\bkilomet|\bmiles?\b|border with|opposite|facing|oriented|directed")
 _BRACKETS = re.compile(r"[()\[\]]")
@@ -546,10 +558,14 @@ class _Extraction:
             return True  # "had arrived in late August": background to the news
         # The sentence's words, not the clause's: "after" itself opens a clause.
         lead = _tokens(mt[self._m(s.start) : ts])
-        if self.ctx["circumstance"].ends(" ".join(lead[-3:])) or self.ctx["circumstance"].ends(
-            " ".join(lead[-2:-1])
+        if (
+            self.ctx["circumstance"].ends(" ".join(lead[-3:]))
+            or self.ctx["circumstance"].ends(" ".join(lead[-2:-1]))
+            or _AFTER_A_WAVE.search(" ".join(lead[-7:]) + " ")
         ):
             return True  # "withdrew after heavy clashes": the clashes are the circumstance
+        if word in _STATIVE_PARTICIPLES and any(a.end in (ts - 1, ts) for a in self.actor_mentions):
+            return True  # "Government forces stationed in al-Mayadin targeted ...": a description
         stative = self.ctx["stative"]
         for m in stative.finditer(mt[max(clause_start, ts - 40) : te]):
             if max(clause_start, ts - 40) + m.end() == te:
@@ -642,6 +658,8 @@ class _Extraction:
         # "repelled an attack by ISIS cells": a noun's own agent outranks the sentence subject
         if by_agent is not None and _NOUN_EVENT.fullmatch(word.split()[-1]):
             return by_agent, False
+        if _REPELLED.search(self.mt.text[max(clause[0], ts - 40) : ts]):
+            return None, True  # the subject defended; the attacker is unnamed
         # "U.S. forces, with SDF support, carried out": a supporting or mentioned group
         # is not the agent when another group stands before it.
         agents = [a for a in before if not self._supporting(clause[0], a)] or before
@@ -975,8 +993,15 @@ class _Extraction:
                 continue
             etype = frame.type
             obj = mt[hit.end : min(clause[1], hit.end + 60)]
+            # The direct object: the words before any preposition ("deployed an observation
+            # post near X"; not "arrived yesterday at the base").
+            object_words: list[str] = []
+            for tok in _tokens(obj)[:5]:
+                if tok in _PREPS:
+                    break
+                object_words.append(tok)
             for cls_name, override in frame.object_types.items():
-                head = " ".join(_tokens(obj)[:5])
+                head = " ".join(object_words)
                 if self.cls[cls_name].search(head) and not self.cls["force"].search(head):
                     etype = override
             if (

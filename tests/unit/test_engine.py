@@ -31,6 +31,41 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "a-repelled-attack-has-an-unnamed-attacker",
+        "Army units and the allied NDF repelled an attack on a military post on the outskirts of al-Quriyah on Saturday.",
+        [("attack", "unknown", "al-Quriyah")],
+    ),
+    (
+        "deploying-a-post-is-an-establishment",
+        "On Tuesday, units of the Russian military police deployed an observation post near al-Salihiyah.",
+        [("establishment", "russia", "al-Salihiyah")],
+    ),
+    (
+        "arriving-at-a-base-is-a-deployment",
+        "A convoy of Russian forces arrived yesterday at the Russian base in the Deir Ezzor military airport.",
+        [("deployment", "russia", "Deir ez-Zor military airport")],
+    ),
+    (
+        "a-plane-delivering-servicemen",
+        "An Il-76 transport plane on Monday delivered 30 Russian military police servicemen to the Deir Ezzor military airport.",
+        [("deployment", "russia", "Deir ez-Zor military airport")],
+    ),
+    (
+        "shelling-with-mortars-is-an-attack",
+        "Government forces stationed in al-Mayadin targeted with mortar shells the houses of al-Hawaij on Monday.",
+        [("attack", "regime", "al-Hawaij")],
+    ),
+    (
+        "a-wave-of-strikes-is-the-circumstance",
+        "A senior IRGC officer visited Albukamal on Monday. The visit came days after a wave of airstrikes on the Syrian-Iraqi border.",
+        [("visit", "iran-backed", "Albukamal")],
+    ),
+    (
+        "militia-members-are-the-militias-named-before",
+        "Israeli jets struck positions of Iran-backed militias near Albukamal on Monday. Following the strikes, dozens of militia members left their positions in al-Hizam.",
+        [("strike", "israel", "Albukamal"), ("withdrawal", "iran-backed", "al-Hizam (Albukamal)")],
+    ),
+    (
         "the-reinforcements-point-back-to-the-last-movement",
         "The Syrian army sent reinforcements to al-Mayadin on Saturday. On Friday, ISIS cells attacked a post near al-Shoula. The reinforcements arrived on Sunday in al-Quriyah.",
         [("deployment", "regime", "al-Mayadin"), ("attack", "isis", "al-Shoula"), ("deployment", "regime", "al-Quriyah")],
