@@ -223,7 +223,8 @@ _COMPASS = re.compile(
 # of Buqrus", "Al-Kattaa neighbourhood".
 _UNKNOWN_PLACE = re.compile(
     r"\b(?:village|town|neighbourhood|neighborhood|hamlet|farms|area|district)\s+of\s+"
-    r"[^\W\d_]|\b[^\W\d_]+\s+(?:village|neighbourhood|neighborhood|hamlet)\b"
+    r"[^\W\d_]|\b[^\W\d_]+\s+(?:village|neighbourhood|neighborhood|hamlet)\b|"
+    r"\bthe\s+desert(?:\s+area)?\b"
 )
 _SAME_GROUP = re.compile(r"\s*(?:s\s+|\(\s*)")
 # Between two coordinated actors: "X and Y", "X, Y and members of Z", "X and the regime's Y".
@@ -658,8 +659,13 @@ class _Extraction:
         # "repelled an attack by ISIS cells": a noun's own agent outranks the sentence subject
         if by_agent is not None and _NOUN_EVENT.fullmatch(word.split()[-1]):
             return by_agent, False
-        if _REPELLED.search(self.mt.text[max(clause[0], ts - 40) : ts]):
-            return None, True  # the subject defended; the attacker is unnamed
+        repelled = _REPELLED.search(self.mt.text[max(clause[0], ts - 40) : ts])
+        if repelled:
+            # The subject defended; the attacker is the attack's own modifier ("an IS
+            # attack") or unnamed.
+            since = max(clause[0], ts - 40) + repelled.start()
+            own = [a for a in before if a.start >= since]
+            return (own[-1], False) if own else (None, True)
         # "U.S. forces, with SDF support, carried out": a supporting or mentioned group
         # is not the agent when another group stands before it.
         agents = [a for a in before if not self._supporting(clause[0], a)] or before

@@ -31,6 +31,16 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "a-repelled-attack-named-by-its-modifier",
+        "Army units repelled an ISIS attack on the outskirts of al-Quriyah on Saturday.",
+        [("attack", "isis", "al-Quriyah")],
+    ),
+    (
+        "strikes-in-the-desert-south-of-a-town",
+        "Russian Aerospace Forces aircraft on Monday struck hideouts of terrorists in the desert area south of al-Mayadin.",
+        [("strike", "russia", "al-Mayadin")],
+    ),
+    (
         "a-repelled-attack-has-an-unnamed-attacker",
         "Army units and the allied NDF repelled an attack on a military post on the outskirts of al-Quriyah on Saturday.",
         [("attack", "unknown", "al-Quriyah")],
