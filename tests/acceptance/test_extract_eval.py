@@ -150,9 +150,9 @@ def test_eval_on_the_dev_set_reports_misses_and_false_positives() -> None:
 
 @pytest.mark.parametrize(
     ("folder", "floor"),
-    # Blind sets, never tuned against: these are regression floors a little under the
-    # figures measured (held-out 0.72, test 0.47), not targets.
-    [("heldout", 0.65), ("testset", 0.42)],
+    # Regression floors a little under the figures measured (held-out 0.74, devset3
+    # 0.62, test 0.49), not targets; the test set is never tuned against.
+    [("heldout", 0.68), ("devset3", 0.55), ("testset", 0.44)],
 )
 def test_eval_on_the_blind_sets_does_not_regress(folder: str, floor: float) -> None:
     blind = DEVSET.parent / folder
