@@ -98,7 +98,10 @@ def settings_for(workdir: Path, concurrency: int) -> Settings:
 
 
 def pipeline_round(
-    urls: tuple[str, ...], sandbox: Sandbox, worker_pids: list[int], rules: RuleSet,
+    urls: tuple[str, ...],
+    sandbox: Sandbox,
+    worker_pids: list[int],
+    rules: RuleSet,
     concurrency: int,
 ) -> Run:
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,8 +198,12 @@ def stages(pages: list[Path], cache: Path, rules: RuleSet) -> None:
             now = clock.now()
             for url, article in articles:
                 report = Report(
-                    text=article.text, title=article.title, url=url, outlet=None,
-                    published=None, published_is_estimate=True,
+                    text=article.text,
+                    title=article.title,
+                    url=url,
+                    outlet=None,
+                    published=None,
+                    published_is_estimate=True,
                     origin_kind=ArticleOrigin.BACKFILL,
                 )
                 timed("dedup signature", dedup.signature, report.text, settings.dedup)
@@ -206,8 +213,10 @@ def stages(pages: list[Path], cache: Path, rules: RuleSet) -> None:
             pipeline.close()
             engine.dispose()
             server.stop()
-    print(f"stages, one page after another in one process ({len(pages)} pages, "
-          f"{len(articles)} with text):")
+    print(
+        f"stages, one page after another in one process ({len(pages)} pages, "
+        f"{len(articles)} with text):"
+    )
     for name, seconds in times.items():
         print(f"  {name:30s} {seconds * 1000 / len(pages):6.2f} ms/page")
 
@@ -218,8 +227,12 @@ def stages(pages: list[Path], cache: Path, rules: RuleSet) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=None, help="the trafilatura cache dir")
-    parser.add_argument("--concurrency", type=int, default=2,
-                        help="backfill --concurrency, sandbox workers and plain processes")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=2,
+        help="backfill --concurrency, sandbox workers and plain processes",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="rounds per side (medians)")
     parser.add_argument("--stages", action="store_true", help="also time each stage alone")
     args = parser.parse_args()
@@ -232,8 +245,10 @@ def main() -> int:
     size = sum(p.stat().st_size for p in pages)
     print(f"pages: {len(pages)} from {cache} ({size / 1e6:.1f} MB)")
     print(f"machine: {machine()}")
-    print(f"pipeline: Backfill.run --concurrency {n} (guarded fetch from 127.0.0.1, "
-          f"extraction in {n} sandbox worker processes, dedup, rules, SQLite)")
+    print(
+        f"pipeline: Backfill.run --concurrency {n} (guarded fetch from 127.0.0.1, "
+        f"extraction in {n} sandbox worker processes, dedup, rules, SQLite)"
+    )
     print(f"plain: trafilatura alone in {n} processes, pages read from disk")
     rules = load_rules(PROJECT_RULES)
     server = FileServerProcess(cache)
@@ -260,30 +275,40 @@ def main() -> int:
             piped.append(pipeline_round(urls, sandbox, worker_pids, rules, n))
             plains.append(plain_round(pool, plain_pids, pages))
             p, q = piped[-1], plains[-1]
-            print(f"round {number}: pipeline {len(pages) / p.seconds:5.1f} pages/s "
-                  f"({p.cpu * 1000 / len(pages):.1f} ms CPU/page, of which main process "
-                  f"{p.main_cpu * 1000 / len(pages):.1f}; {p.detail}), "
-                  f"plain {len(pages) / q.seconds:5.1f} pages/s "
-                  f"({q.cpu * 1000 / len(pages):.1f} ms CPU/page)")
+            print(
+                f"round {number}: pipeline {len(pages) / p.seconds:5.1f} pages/s "
+                f"({p.cpu * 1000 / len(pages):.1f} ms CPU/page, of which main process "
+                f"{p.main_cpu * 1000 / len(pages):.1f}; {p.detail}), "
+                f"plain {len(pages) / q.seconds:5.1f} pages/s "
+                f"({q.cpu * 1000 / len(pages):.1f} ms CPU/page)"
+            )
     finally:
         pool.close()
         pool.join()
         sandbox.close()
         server.stop()
-    p_rate = statistics.median(len(pages) / run.seconds for run in piped)
-    q_rate = statistics.median(len(pages) / run.seconds for run in plains)
-    p_cpu = statistics.median(run.cpu for run in piped) / len(pages)
-    q_cpu = statistics.median(run.cpu for run in plains) / len(pages)
-    p_main = statistics.median(run.main_cpu for run in piped) / len(pages)
-    print(f"pipeline ({n} processes): {p_rate:.1f} pages/s, {p_cpu * 1000:.1f} ms CPU/page "
-          f"(main process {p_main * 1000:.1f}, sandbox workers {(p_cpu - p_main) * 1000:.1f})")
-    print(f"plain trafilatura ({n} processes): {q_rate:.1f} pages/s, "
-          f"{q_cpu * 1000:.1f} ms CPU/page")
-    print(f"ratio pipeline/plain, pages/s with {n} processes each: {p_rate / q_rate:.2f}")
-    print(f"ratio per core (plain CPU/page over pipeline CPU/page): {q_cpu / p_cpu:.2f}")
+    if piped:
+        summarise(piped, plains, len(pages), n)
     if args.stages:
         stages(pages, cache, rules)
     return 0
+
+
+def summarise(piped: list[Run], plains: list[Run], pages: int, n: int) -> None:
+    p_rate = statistics.median(pages / run.seconds for run in piped)
+    q_rate = statistics.median(pages / run.seconds for run in plains)
+    p_cpu = statistics.median(run.cpu for run in piped) / pages
+    q_cpu = statistics.median(run.cpu for run in plains) / pages
+    p_main = statistics.median(run.main_cpu for run in piped) / pages
+    print(
+        f"pipeline ({n} processes): {p_rate:.1f} pages/s, {p_cpu * 1000:.1f} ms CPU/page "
+        f"(main process {p_main * 1000:.1f}, sandbox workers {(p_cpu - p_main) * 1000:.1f})"
+    )
+    print(
+        f"plain trafilatura ({n} processes): {q_rate:.1f} pages/s, {q_cpu * 1000:.1f} ms CPU/page"
+    )
+    print(f"ratio pipeline/plain, pages/s with {n} processes each: {p_rate / q_rate:.2f}")
+    print(f"ratio per core (plain CPU/page over pipeline CPU/page): {q_cpu / p_cpu:.2f}")
 
 
 def _plain_warm_task(_: int) -> None:
