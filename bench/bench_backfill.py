@@ -278,9 +278,10 @@ def main() -> int:
             print(
                 f"round {number}: pipeline {len(pages) / p.seconds:5.1f} pages/s "
                 f"({p.cpu * 1000 / len(pages):.1f} ms CPU/page, of which main process "
-                f"{p.main_cpu * 1000 / len(pages):.1f}; {p.detail}), "
+                f"{p.main_cpu * 1000 / len(pages):.1f}, {p.cpu / p.seconds:.2f} cores busy; "
+                f"{p.detail}), "
                 f"plain {len(pages) / q.seconds:5.1f} pages/s "
-                f"({q.cpu * 1000 / len(pages):.1f} ms CPU/page)"
+                f"({q.cpu * 1000 / len(pages):.1f} ms CPU/page, {q.cpu / q.seconds:.2f} cores busy)"
             )
     finally:
         pool.close()
