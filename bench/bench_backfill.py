@@ -1,17 +1,27 @@
-"""Backfill throughput: the 110 real pages of the trafilatura test cache, served on
-127.0.0.1, backfilled through the whole pipeline, against plain trafilatura
-extraction of the same pages in the same run.
+"""Pipeline throughput: the 110 real pages of the trafilatura test cache through the
+whole pipeline, against trafilatura alone on the same pages with as many processes,
+in one run.
 
-The backfill side is ``service backfill --urls`` as a user runs it, minus the CLI:
-guarded fetch, boxed extraction in worker processes, rules, storage in a fresh
-SQLite database.  The plain side calls the same trafilatura extraction
-(``service.extract.extract_article``) on the same bytes, in this process, one page
-after another.  The ratio (backfill / plain) is the figure: how much of trafilatura's
-own speed survives the pipeline.
+Pipeline side: ``service backfill --urls`` as a user runs it, minus the CLI, with
+``--concurrency N`` and a sandbox of N worker processes: the pages are served on
+127.0.0.1 by a file server process (the outlet: not counted), fetched through the
+guarded fetcher, extracted in the sandbox's boxed workers (RLIMIT_AS, deadline),
+then dedup, rules and storage in a fresh SQLite database.
+
+Plain side: the same trafilatura call (``service.extract.extract_article``) on the
+same page bytes in N plain processes (no box, no fetch, nothing stored), each
+reading its pages from disk.
+
+Both sides get the same N processes' worth of extraction on the same cores; the
+ratio of their pages per second is the figure (goal >= 0.9).  CPU seconds per page
+of each side are printed too (pipeline: the main process and its sandbox workers;
+plain: its N processes): their ratio is the same comparison per core, and less
+sensitive to other work on the machine.  Rounds alternate the sides; the medians
+are reported.  ``--stages`` also times each stage alone, serially, in one process.
 
 Run from the repository root:
 
-    .venv/bin/python bench/bench_backfill.py [--cache DIR] [--concurrency 2]
+    .venv/bin/python bench/bench_backfill.py [--cache DIR] [--concurrency 2] [--rounds 3] [--stages]
 
 The cache is ``--cache DIR``, else ``$DEIREZZOR_SHARED_DIR/corpora/trafilatura/cache``,
 else ``../shared/corpora/trafilatura/cache`` beside the repository.
@@ -21,12 +31,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import multiprocessing
+import multiprocessing.pool
 import os
-import platform
+import resource
+import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -34,14 +49,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
-from service import store  # noqa: E402
+from bench.common import cpu_seconds, machine, tree  # noqa: E402
+from service import clock, dedup, store  # noqa: E402
 from service.backfill import Backfill, BackfillOptions, BackfillSource, SourceKind  # noqa: E402
-from service.config import load_settings  # noqa: E402
-from service.extract import extract_article  # noqa: E402
-from service.pipeline import Pipeline  # noqa: E402
-from service.rules import PROJECT_RULES, load_rules  # noqa: E402
+from service.config import Settings, load_settings  # noqa: E402
+from service.enums import ArticleOrigin  # noqa: E402
+from service.extract import ExtractedArticle, extract_article  # noqa: E402
+from service.pipeline import Pipeline, Report  # noqa: E402
+from service.rules import PROJECT_RULES, RuleSet, load_rules  # noqa: E402
 from service.sandbox import Sandbox  # noqa: E402
 from tests.servers import FileServerProcess  # noqa: E402
+
+WARM_PAGE = b"<html><body><article><p>warm-up</p></article></body></html>"
 
 
 def default_cache() -> Path:
@@ -50,7 +69,23 @@ def default_cache() -> Path:
     return base / "corpora" / "trafilatura" / "cache"
 
 
-def backfill(pages: list[Path], cache: Path, concurrency: int, workdir: Path) -> tuple[float, str]:
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
+class Run:
+    seconds: float
+    cpu: float  # CPU seconds of the side's processes
+    main_cpu: float = 0.0  # pipeline: of which the main process (fetch, dedup, rules, store)
+    detail: str = ""
+
+
+# -- the pipeline side ---------------------------------------------------------------
+
+
+def settings_for(workdir: Path, concurrency: int) -> Settings:
     db = workdir / "service.db"
     config = workdir / "service.toml"
     config.write_text(
@@ -59,81 +94,226 @@ def backfill(pages: list[Path], cache: Path, concurrency: int, workdir: Path) ->
         encoding="utf-8",
     )
     (workdir / "feeds.toml").write_text("", encoding="utf-8")
-    store.upgrade(f"sqlite:///{db}")
-    engine = store.create_engine(f"sqlite:///{db}")
-    server = FileServerProcess(cache)
-    sandbox = Sandbox(workers=concurrency, timeout=60)
-    pipeline = Pipeline(
-        load_settings(config, environ={}),
-        session_factory=store.session_factory(engine),
-        rules=load_rules(PROJECT_RULES),
-        sandbox=sandbox,
-    )
-    try:
-        # Warm-up: start every worker process (and its trafilatura import) untimed.
-        warm = [
-            threading.Thread(target=pipeline.extract_page, args=(b"<html><p>x</p></html>", None))
-            for _ in range(concurrency)
-        ]
-        for thread in warm:
-            thread.start()
-        for thread in warm:
-            thread.join()
-        urls = tuple(server.url("/" + quote(page.name)) for page in pages)
-        source = BackfillSource(SourceKind.URLS, "bench", urls=urls)
-        started = time.perf_counter()
-        result = Backfill(pipeline).run(source, BackfillOptions(concurrency=concurrency))
-        seconds = time.perf_counter() - started
-        c = result.counts
-        detail = (
-            f"stored {c.stored}, duplicates {c.duplicates}, no text {c.skipped}, "
-            f"failed {c.failed}, events {c.events}"
+    return load_settings(config, environ={})
+
+
+def pipeline_round(
+    urls: tuple[str, ...],
+    sandbox: Sandbox,
+    worker_pids: list[int],
+    rules: RuleSet,
+    concurrency: int,
+) -> Run:
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = settings_for(Path(tmp), concurrency)
+        store.upgrade(settings.database_url)
+        engine = store.create_engine(settings.database_url)
+        pipeline = Pipeline(
+            settings, session_factory=store.session_factory(engine), rules=rules, sandbox=sandbox
         )
-        for failure in result.failures:
-            print(f"  failed: {failure.item}: {failure.error}")
-        return seconds, detail
-    finally:
-        pipeline.close()
-        sandbox.close()
-        server.stop()
-        engine.dispose()
+        try:
+            source = BackfillSource(SourceKind.URLS, "bench", urls=urls)
+            main_before, workers_before = own_cpu(), cpu_seconds(worker_pids)
+            started = time.perf_counter()
+            result = Backfill(pipeline).run(source, BackfillOptions(concurrency=concurrency))
+            seconds = time.perf_counter() - started
+            main_cpu = own_cpu() - main_before
+            cpu = main_cpu + cpu_seconds(worker_pids) - workers_before
+        finally:
+            pipeline.close()
+            engine.dispose()
+    c = result.counts
+    for failure in result.failures:
+        print(f"  failed: {failure.item}: {failure.error}")
+    return Run(
+        seconds,
+        cpu,
+        main_cpu,
+        f"stored {c.stored}, duplicates {c.duplicates}, no text {c.skipped}, "
+        f"failed {c.failed}, events {c.events}",
+    )
 
 
-def plain(pages: list[Path]) -> float:
-    bodies = [page.read_bytes() for page in pages]
-    extract_article(bodies[0])  # warm-up
+# -- the plain side ------------------------------------------------------------------
+
+
+def _plain_warm() -> None:  # in each plain process
+    extract_article(WARM_PAGE)
+
+
+def _plain_extract(path: str) -> int:  # in each plain process
+    try:
+        article = extract_article(Path(path).read_bytes())
+    except Exception:  # a page trafilatura chokes on costs its time here too
+        return 0
+    return len(article.text) if article is not None else 0
+
+
+def plain_round(pool: Pool, pids: list[int], pages: list[Path]) -> Run:
+    cpu_before = cpu_seconds(pids)
     started = time.perf_counter()
-    for body in bodies:
-        # A page trafilatura chokes on costs its time here too; the backfill lists it.
-        with contextlib.suppress(Exception):
-            extract_article(body)
-    return time.perf_counter() - started
+    pool.map(_plain_extract, [str(page) for page in pages], chunksize=1)
+    seconds = time.perf_counter() - started
+    return Run(seconds, cpu_seconds(pids) - cpu_before)
+
+
+Pool = multiprocessing.pool.Pool
+
+
+# -- stage by stage ------------------------------------------------------------------
+
+
+def stages(pages: list[Path], cache: Path, rules: RuleSet) -> None:
+    """Each stage alone, one page after another, in this process (ms per page)."""
+    times: dict[str, float] = {}
+
+    def timed(name: str, call: Callable[..., object], *args: object, **kwargs: object) -> object:
+        started = time.perf_counter()
+        value = call(*args, **kwargs)
+        times[name] = times.get(name, 0.0) + time.perf_counter() - started
+        return value
+
+    server = FileServerProcess(cache)
+    with tempfile.TemporaryDirectory() as tmp, Sandbox(workers=1, timeout=60) as sandbox:
+        settings = settings_for(Path(tmp), 1)
+        store.upgrade(settings.database_url)
+        engine = store.create_engine(settings.database_url)
+        pipeline = Pipeline(
+            settings, session_factory=store.session_factory(engine), rules=rules, sandbox=sandbox
+        )
+        try:
+            pipeline.extract_page(WARM_PAGE, None)
+            extract_article(WARM_PAGE)
+            articles: list[tuple[str, ExtractedArticle]] = []
+            for page in pages:
+                url = server.url("/" + quote(page.name))
+                fetched = pipeline.fetcher.fetch(url)
+                timed("fetch (guarded, loopback)", pipeline.fetcher.fetch, url)
+                body = fetched.body
+                article = timed("extract in the sandbox", pipeline.extract_page, body, url)
+                with contextlib.suppress(Exception):
+                    timed("extract in-process", extract_article, body, url)
+                if isinstance(article, ExtractedArticle):
+                    articles.append((url, article))
+            now = clock.now()
+            for url, article in articles:
+                report = Report(
+                    text=article.text,
+                    title=article.title,
+                    url=url,
+                    outlet=None,
+                    published=None,
+                    published_is_estimate=True,
+                    origin_kind=ArticleOrigin.BACKFILL,
+                )
+                timed("dedup signature", dedup.signature, report.text, settings.dedup)
+                timed("rules", pipeline.events_for, report, now=now)
+                timed("ingest (dedup, rules, store)", pipeline.ingest, report, now=now, alert=False)
+        finally:
+            pipeline.close()
+            engine.dispose()
+            server.stop()
+    print(
+        f"stages, one page after another in one process ({len(pages)} pages, "
+        f"{len(articles)} with text):"
+    )
+    for name, seconds in times.items():
+        print(f"  {name:30s} {seconds * 1000 / len(pages):6.2f} ms/page")
+
+
+# -- main ----------------------------------------------------------------------------
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=None, help="the trafilatura cache dir")
-    parser.add_argument("--concurrency", type=int, default=2, help="backfill --concurrency")
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        default=2,
+        help="backfill --concurrency, sandbox workers and plain processes",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per side (medians)")
+    parser.add_argument("--stages", action="store_true", help="also time each stage alone")
     args = parser.parse_args()
     cache: Path = args.cache or default_cache()
     if not cache.is_dir():
         print(f"error: no page cache at {cache} (give --cache DIR)", file=sys.stderr)
         return 2
+    n = max(1, args.concurrency)
     pages = sorted(p for p in cache.iterdir() if p.is_file())
     size = sum(p.stat().st_size for p in pages)
     print(f"pages: {len(pages)} from {cache} ({size / 1e6:.1f} MB)")
-    print(f"machine: {platform.platform()}, {platform.python_implementation()} "
-          f"{platform.python_version()}, {os.cpu_count()} CPUs")
-    with tempfile.TemporaryDirectory() as tmp:
-        seconds, detail = backfill(pages, cache, args.concurrency, Path(tmp))
-    plain_seconds = plain(pages)
-    backfill_rate = len(pages) / seconds
-    plain_rate = len(pages) / plain_seconds
-    print(f"backfill (concurrency {args.concurrency}): {seconds:.2f} s, "
-          f"{backfill_rate:.1f} pages/s ({detail})")
-    print(f"plain trafilatura (1 thread):  {plain_seconds:.2f} s, {plain_rate:.1f} pages/s")
-    print(f"ratio backfill/plain: {backfill_rate / plain_rate:.2f}")
+    print(f"machine: {machine()}")
+    print(
+        f"pipeline: Backfill.run --concurrency {n} (guarded fetch from 127.0.0.1, "
+        f"extraction in {n} sandbox worker processes, dedup, rules, SQLite)"
+    )
+    print(f"plain: trafilatura alone in {n} processes, pages read from disk")
+    rules = load_rules(PROJECT_RULES)
+    server = FileServerProcess(cache)
+    pool = multiprocessing.get_context("spawn").Pool(n, initializer=_plain_warm)
+    sandbox = Sandbox(workers=n, timeout=60)
+    try:
+        pool.map(_plain_warm_task, range(n), chunksize=1)
+        plain_pids = [p.pid for p in pool._pool if p.pid is not None]  # type: ignore[attr-defined]
+        before = set(tree(os.getpid()))
+        # Start every sandbox worker (and its trafilatura import) untimed.
+        warm = [
+            threading.Thread(target=sandbox.call, args=("extract", WARM_PAGE, None))
+            for _ in range(n)
+        ]
+        for thread in warm:
+            thread.start()
+        for thread in warm:
+            thread.join()
+        worker_pids = sorted(set(tree(os.getpid())) - before)
+        urls = tuple(server.url("/" + quote(page.name)) for page in pages)
+        piped: list[Run] = []
+        plains: list[Run] = []
+        for number in range(1, args.rounds + 1):
+            piped.append(pipeline_round(urls, sandbox, worker_pids, rules, n))
+            plains.append(plain_round(pool, plain_pids, pages))
+            p, q = piped[-1], plains[-1]
+            print(
+                f"round {number}: pipeline {len(pages) / p.seconds:5.1f} pages/s "
+                f"({p.cpu * 1000 / len(pages):.1f} ms CPU/page, of which main process "
+                f"{p.main_cpu * 1000 / len(pages):.1f}, {p.cpu / p.seconds:.2f} cores busy; "
+                f"{p.detail}), "
+                f"plain {len(pages) / q.seconds:5.1f} pages/s "
+                f"({q.cpu * 1000 / len(pages):.1f} ms CPU/page, {q.cpu / q.seconds:.2f} cores busy)"
+            )
+    finally:
+        pool.close()
+        pool.join()
+        sandbox.close()
+        server.stop()
+    if piped:
+        summarise(piped, plains, len(pages), n)
+    if args.stages:
+        stages(pages, cache, rules)
     return 0
+
+
+def summarise(piped: list[Run], plains: list[Run], pages: int, n: int) -> None:
+    p_rate = statistics.median(pages / run.seconds for run in piped)
+    q_rate = statistics.median(pages / run.seconds for run in plains)
+    p_cpu = statistics.median(run.cpu for run in piped) / pages
+    q_cpu = statistics.median(run.cpu for run in plains) / pages
+    p_main = statistics.median(run.main_cpu for run in piped) / pages
+    print(
+        f"pipeline ({n} processes): {p_rate:.1f} pages/s, {p_cpu * 1000:.1f} ms CPU/page "
+        f"(main process {p_main * 1000:.1f}, sandbox workers {(p_cpu - p_main) * 1000:.1f})"
+    )
+    print(
+        f"plain trafilatura ({n} processes): {q_rate:.1f} pages/s, {q_cpu * 1000:.1f} ms CPU/page"
+    )
+    print(f"ratio pipeline/plain, pages/s with {n} processes each: {p_rate / q_rate:.2f}")
+    print(f"ratio per core (plain CPU/page over pipeline CPU/page): {q_cpu / p_cpu:.2f}")
+
+
+def _plain_warm_task(_: int) -> None:
+    _plain_warm()
 
 
 if __name__ == "__main__":

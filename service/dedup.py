@@ -123,7 +123,8 @@ def shingles(tokens: Sequence[str], k: int) -> set[str]:
     """Runs of ``k`` consecutive words (one shingle for a text shorter than ``k``)."""
     if len(tokens) <= k:
         return {" ".join(tokens)} if tokens else set()
-    return {" ".join(tokens[i : i + k]) for i in range(len(tokens) - k + 1)}
+    # zip of k shifted views: one join per run, no slice per run (2x faster).
+    return set(map(" ".join, zip(*(tokens[i:] for i in range(k)), strict=False)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +150,10 @@ def _lean(values: bytes) -> LeanMinHash:
 def _minhash(items: Iterable[str], num_perm: int) -> bytes:
     mh = MinHash(num_perm=num_perm, seed=SEED, scheme=SCHEME)
     mh.update_batch([item.encode("utf-8") for item in items])
+    return _values(mh)
+
+
+def _values(mh: MinHash) -> bytes:
     return np.asarray(mh.hashvalues, dtype=_DTYPE).tobytes()
 
 
@@ -156,12 +161,25 @@ def signature(text: str, settings: DedupSettings) -> Signature:
     tokens = words(text)
     k = settings.shingle_words
     whole = shingles(tokens, k)
-    whole_sig = _minhash(whole, settings.num_perm)
     if len(tokens) <= settings.lead_words:
-        lead_sig = whole_sig
-    else:
-        lead_sig = _minhash(shingles(tokens[: settings.lead_words], k), settings.num_perm)
-    return Signature(lead=lead_sig, whole=whole_sig, words=len(tokens), shingles=len(whole))
+        whole_sig = _minhash(whole, settings.num_perm)
+        return Signature(whole_sig, whole_sig, words=len(tokens), shingles=len(whole))
+    lead = shingles(tokens[: settings.lead_words], k)
+    if not lead <= whole:  # only when lead_words < shingle_words
+        return Signature(
+            _minhash(lead, settings.num_perm),
+            _minhash(whole, settings.num_perm),
+            words=len(tokens),
+            shingles=len(whole),
+        )
+    # A MinHash is a minimum per permutation, so the whole text's is the lead's
+    # updated with the other shingles: each shingle is hashed once, not twice, and
+    # the values are the same as signing the two sets apart.
+    mh = MinHash(num_perm=settings.num_perm, seed=SEED, scheme=SCHEME)
+    mh.update_batch([item.encode("utf-8") for item in lead])
+    lead_sig = _values(mh)
+    mh.update_batch([item.encode("utf-8") for item in whole - lead])
+    return Signature(lead_sig, _values(mh), words=len(tokens), shingles=len(whole))
 
 
 def estimated_jaccard(a: bytes, b: bytes) -> float:

@@ -574,7 +574,10 @@ class Pipeline:
             guid=report.guid,
             feed_id=report.feed_id,
         )
-        events: list[Event] | None = None
+        # The rules run before the locks: the dedup lock serialises every replica's
+        # ingest, and the rules are pure (their events are dropped if the report
+        # turns out to be a duplicate).
+        events = self.events_for(report, now=now, log_extra=extra)
         writes: list[store.EventWrite] = []
         seen: _Seen | None = None
         alerts = 0
@@ -596,7 +599,6 @@ class Pipeline:
                         )
                         store.add_signature(session, article_id, signature)
                     else:
-                        events = self.events_for(report, now=now, log_extra=extra)
                         article_id = store.add_article(session, new_article)
                         store.add_signature(session, article_id, signature)
                         writes = store.store_events(
@@ -642,7 +644,7 @@ class Pipeline:
                 duplicate_of=seen.original,
                 similarity=seen.similarity,
             )
-        count = len(events or [])
+        count = len(events)
         metrics.ARTICLES.labels(report.origin_kind.value).inc()
         metrics.EVENTS.inc(count)
         if alerts and self.on_alerts_queued is not None:

@@ -73,7 +73,12 @@ def create_engine(url: str, *, foreign_keys: bool = True) -> Engine:
 
     SQLite: the database directory is created, connections use WAL and enforce
     foreign keys (migrations pass ``foreign_keys=False``: batch migrations copy
-    and drop tables, which must not cascade). pysqlite's own transaction handling
+    and drop tables, which must not cascade).  With WAL, ``synchronous=NORMAL``
+    syncs at checkpoints instead of at every commit: the database stays consistent
+    whatever happens, and a commit survives the process being killed; only a power
+    cut or OS crash can take back the last commits (feeds are polled again, articles
+    re-stored; SQLite's documented WAL setting, and fsync per article was 15 % of
+    backfill time). pysqlite's own transaction handling
     is switched off so SQLAlchemy's BEGIN/SAVEPOINT work as written (see the
     SQLAlchemy SQLite dialect notes on savepoints and transactional DDL).
     """
@@ -94,6 +99,7 @@ def create_engine(url: str, *, foreign_keys: bool = True) -> Engine:
         cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         if not in_memory:
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA busy_timeout=5000")
         cursor.close()
 

@@ -361,6 +361,27 @@ def test_url_list_failures_are_listed_and_retried(
     assert len(articles(engine)) == 3
 
 
+def test_stored_urls_are_not_fetched_again_by_another_list(
+    make_pipeline: MakePipeline, outlet: Outlet, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small batches: the stored URLs are looked up over several queries.
+    monkeypatch.setattr(Backfill, "KNOWN_BATCH", 2)
+    first = tuple(outlet.page_url(s) for s in STORIES[:3])
+    stored = run(make_pipeline(), BackfillSource(SourceKind.URLS, "a.txt", urls=first))
+    assert stored.counts.stored == 3
+
+    outlet.server.requests.clear()
+    both = tuple(outlet.page_url(s) for s in STORIES[:5])
+    result = run(
+        make_pipeline(), BackfillSource(SourceKind.URLS, "b.txt", urls=both), concurrency=2
+    )
+    assert not result.resumed  # another list: a run of its own
+    assert (result.counts.duplicates, result.counts.stored) == (3, 2)
+    fetched = {outlet.server.url(request.path) for request in outlet.server.requests}
+    assert fetched == set(both[3:])
+    assert set(url_counts(engine).values()) == {1} and len(articles(engine)) == 5
+
+
 def test_directory_with_manifest_then_nothing_new(
     make_pipeline: MakePipeline, engine: Engine, tmp_path: Path
 ) -> None:

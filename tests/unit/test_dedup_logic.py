@@ -118,6 +118,44 @@ def test_index_proposes_a_repost_and_keeps_signatures_compact() -> None:
         index.add(3, dedup.signature(TEXT, replace(SETTINGS, num_perm=32)))
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "one two",
+        TEXT[:400],  # shorter than the lead: one MinHash for both
+        TEXT,
+        TEXT + " " + TEXT,  # repeated shingles
+    ],
+    ids=["tiny", "lead-only", "long", "repeats"],
+)
+def test_signature_values_are_those_of_each_shingle_set_signed_alone(text: str) -> None:
+    # Stored signatures must keep matching new ones whatever the signing shortcut:
+    # the lead is MinHash(first lead_words words' shingles), the whole MinHash(all).
+    from datasketch import MinHash
+
+    def alone(items: set[str]) -> bytes:
+        mh = MinHash(num_perm=SETTINGS.num_perm, seed=dedup.SEED, scheme=dedup.SCHEME)
+        mh.update_batch([item.encode("utf-8") for item in items])
+        return bytes(mh.hashvalues.astype("<u4").tobytes())
+
+    tokens = dedup.words(text)
+    k = SETTINGS.shingle_words
+    sig = dedup.signature(text, SETTINGS)
+    assert sig.whole == alone(dedup.shingles(tokens, k))
+    assert sig.lead == alone(dedup.shingles(tokens[: SETTINGS.lead_words], k))
+    assert sig.words == len(tokens)
+    assert sig.shingles == len(dedup.shingles(tokens, k))
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 5])
+def test_shingles_are_every_run_of_k_words(k: int) -> None:
+    tokens = [f"w{i % 4}" for i in range(9)]
+    expected = {" ".join(tokens[i : i + k]) for i in range(len(tokens) - k + 1)}
+    assert dedup.shingles(tokens, k) == expected
+    assert dedup.shingles(tokens[:k], k) == {" ".join(tokens[:k])}
+    assert dedup.shingles([], k) == set()
+
+
 MAYADIN = Location("al-Mayadin", 35.0196, 40.4519, "Al-Mayadin", Precision.TOWN)
 NEAR = Location("al-Mayadin farms", 35.03, 40.47, "Al-Mayadin", Precision.SITE)
 BUKAMAL = Location("al-Bukamal", 34.4536, 40.9367, "Al-Bukamal", Precision.TOWN)
