@@ -265,7 +265,21 @@ class DedupIndex:
 
     def add(self, article_id: int, sig: Signature) -> bool:
         """Index an article; False when it was already there."""
-        return self.add_many([(article_id, sig)]) == 1
+        row = np.frombuffer(self._checked(article_id, sig).lead + sig.whole, dtype=_DTYPE)
+        with self._lock:
+            if not self._index.add_one(article_id, row.astype(np.uint32, copy=False)):
+                return False
+            self.last_id = max(self.last_id, article_id)
+            return True
+
+    def _checked(self, article_id: int, sig: Signature) -> Signature:
+        size = self.settings.num_perm * _DTYPE.itemsize
+        if len(sig.lead) != size or len(sig.whole) != size:
+            raise ValueError(
+                f"article {article_id}: signature has {len(sig.lead) // _DTYPE.itemsize} "
+                f"values, the index {self.settings.num_perm} (dedup.num_perm changed?)"
+            )
+        return sig
 
     def add_many(self, items: Iterable[tuple[int, Signature]]) -> int:
         """Index articles (ids already indexed are skipped); return how many were new.
@@ -276,15 +290,9 @@ class DedupIndex:
         added = 0
         ids: list[int] = []
         values: list[bytes] = []
-        size = self.settings.num_perm * _DTYPE.itemsize
         try:
             for article_id, sig in items:
-                if len(sig.lead) != size or len(sig.whole) != size:
-                    raise ValueError(
-                        f"article {article_id}: signature has "
-                        f"{len(sig.lead) // _DTYPE.itemsize} values, the index "
-                        f"{self.settings.num_perm} (dedup.num_perm changed?)"
-                    )
+                self._checked(article_id, sig)
                 ids.append(article_id)
                 values.append(sig.lead)
                 values.append(sig.whole)

@@ -113,11 +113,9 @@ class BandedIndex:
         return self._count - self._merged
 
     def nbytes(self) -> int:
-        """Bytes held by the arrays (blocks counted in full; untouched pages are not resident)."""
-        parts: list[Any] = [
-            *self._blocks, self._ids, self._entries, self._sorted_ids, self._buffer_keys
-        ]
-        return sum(int(p.nbytes) for p in parts)
+        """Bytes of what is stored: rows written, ids, band entries and the buffer."""
+        parts: list[Any] = [self._ids, self._entries, self._sorted_ids, self._buffer_keys]
+        return self._count * 2 * self.num_perm * 4 + sum(int(p.nbytes) for p in parts)
 
     # -- adding -------------------------------------------------------------------
 
@@ -156,6 +154,20 @@ class BandedIndex:
         if self.buffered >= max(self.buffer_rows, self._merged):
             self._merge()
         return n
+
+    def add_one(self, article_id: int, signature: U32) -> bool:
+        """``add`` for one row, with less overhead; False when the id is there already."""
+        self.flush()
+        if article_id in self:
+            return False
+        pending = self.buffered
+        self._store(np.array([article_id], dtype=np.int64), signature[None, :])
+        lead = signature[None, : self.num_perm]
+        self._buffer_keys[pending] = band_keys(lead, self.bands, self.rows)
+        self._buffer_ids.add(article_id)
+        if self.buffered == self.buffer_rows:
+            self._merge()
+        return True
 
     def flush(self) -> None:
         """Merge what a bulk load left aside; call it after the last ``add`` of a batch."""
