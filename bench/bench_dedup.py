@@ -40,6 +40,7 @@ import sqlalchemy as sa  # noqa: E402
 
 from service import dedup, models, store  # noqa: E402
 from service.config import DedupSettings  # noqa: E402
+from service.lsh import lsh_params  # noqa: E402
 
 GOAL_P99_MS = 2.0
 
@@ -54,10 +55,11 @@ def cpu_model() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def rss_mb() -> float:
+def rss_mb(field: str = "VmRSS") -> float:
+    """Resident memory (``VmHWM``: its peak so far) of this process in MiB."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
@@ -104,16 +106,20 @@ def bench_size(n: int, queries: int, corpus: Corpus, settings: DedupSettings) ->
     before = rss_mb()
     index = dedup.DedupIndex(settings)
     started = time.perf_counter()
-    sign_s = 0.0
+    sign_s = index_s = 0.0
     for i in range(n):
         t = time.perf_counter()
         sig = dedup.signature(corpus.text(i), settings)
-        sign_s += time.perf_counter() - t
+        t2 = time.perf_counter()
         index.add(i + 1, sig)
+        sign_s += t2 - t
+        index_s += time.perf_counter() - t2
         if (i + 1) % 100_000 == 0:
             print(f"  ... {i + 1} indexed", file=sys.stderr, flush=True)
     total_s = time.perf_counter() - started
     added = rss_mb() - before
+    peak = rss_mb("VmHWM") - before
+    arrays = index._index.nbytes() / 1024 / 1024
 
     rng = random.Random(n)
     latencies: list[float] = []
@@ -134,8 +140,10 @@ def bench_size(n: int, queries: int, corpus: Corpus, settings: DedupSettings) ->
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     verdict = "meets" if p99 <= GOAL_P99_MS else "MISSES"
     print(
-        f"{n:>9} docs: signed+indexed in {total_s:.1f} s (signing {sign_s:.1f} s), "
-        f"index memory +{added:.0f} MB ({added * 1024 * 1024 / n:.0f} B/doc)"
+        f"{n:>9} docs: signed+indexed in {total_s:.1f} s (signing {sign_s:.1f} s, indexing "
+        f"{index_s:.1f} s: {index_s / n * 1e6:.0f} us/doc); index memory: RSS "
+        f"+{added:.0f} MiB ({added * 1024 * 1024 / n:.0f} B/doc), peak +{peak:.0f} MiB, "
+        f"its arrays {arrays:.0f} MiB ({arrays * 1024 * 1024 / n:.0f} B/doc)"
     )
     print(
         f"{'':>9}       query p50 {p50:.3f} ms, p99 {p99:.3f} ms ({verdict} the "
@@ -187,15 +195,19 @@ def bench_rebuild(n: int, corpus: Corpus, settings: DedupSettings, url: str | No
                 )
         fill_s = time.perf_counter() - t
         backend = engine.url.get_backend_name()
+        del sigs
+        before = rss_mb()
         t = time.perf_counter()
         index = dedup.DedupIndex(settings)
         with store.session_scope(store.session_factory(engine)) as session:
             loaded = index.add_many(store.iter_signatures(session, num_perm=settings.num_perm))
         rebuild_s = time.perf_counter() - t
+        added = rss_mb() - before
         engine.dispose()
     print(
         f"rebuild from {backend}: {loaded} stored signatures loaded into a new index in "
-        f"{rebuild_s:.1f} s ({loaded / rebuild_s:,.0f}/s); filling the database took {fill_s:.1f} s"
+        f"{rebuild_s:.1f} s ({loaded / rebuild_s:,.0f}/s), RSS +{added:.0f} MiB; "
+        f"filling the database took {fill_s:.1f} s"
     )
 
 
@@ -208,14 +220,15 @@ def main() -> None:
     parser.add_argument("--database-url", help="database for the rebuild (default: temp SQLite)")
     args = parser.parse_args()
     settings = DedupSettings()
+    bands, rows = lsh_params(settings.lsh_threshold, settings.num_perm)
     print(
         f"machine: {platform.platform()}, {platform.python_implementation()} "
         f"{platform.python_version()}, {cpu_model()}, {os.cpu_count()} logical CPUs"
     )
     print(
         f"settings: num_perm={settings.num_perm}, shingle_words={settings.shingle_words}, "
-        f"lead_words={settings.lead_words}, lsh_threshold={settings.lsh_threshold}; "
-        f"documents of {args.words} words"
+        f"lead_words={settings.lead_words}, lsh_threshold={settings.lsh_threshold} "
+        f"({bands} bands of {rows}); documents of {args.words} words"
     )
     corpus = Corpus(args.words)
     for n in args.sizes:

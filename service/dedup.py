@@ -327,8 +327,7 @@ class DedupIndex:
                 f"{self.settings.num_perm} (dedup.num_perm changed?)"
             )
         with self._lock:
-            rows = self._index.query(lead)
-            stored = self._index.rows_of(rows)
+            rows, stored = self._index.query(lead)
             ids = self._index.ids_of(rows)
         n = self.settings.num_perm
         score = np.count_nonzero(stored[:, :n] == lead, axis=1) / n

@@ -89,7 +89,8 @@ class BandedIndex:
         self._merged = 0  # rows [0, _merged) are in the sorted arrays, the rest buffered
         self._entries: U64 = np.zeros(0, dtype=np.uint64)
         self._sorted_ids: I64 = np.zeros(0, dtype=np.int64)
-        self._buffer_keys: U32 = np.zeros((self.buffer_rows, bands), dtype=np.uint32)
+        # band-major: a lookup compares one contiguous run per band
+        self._buffer_keys: U32 = np.zeros((bands, self.buffer_rows), dtype=np.uint32)
         self._buffer_ids: set[int] = set()
         # rows added by a bulk ``add`` and not merged yet: their keys, not the buffer's
         self._bulk_keys: list[U32] = []
@@ -140,7 +141,7 @@ class BandedIndex:
         self._store(ids, signatures)
         keys = band_keys(signatures[:, : self.num_perm], self.bands, self.rows)
         if not self._bulk_keys and pending + n <= self.buffer_rows:
-            self._buffer_keys[pending : pending + n] = keys
+            self._buffer_keys[:, pending : pending + n] = keys.T
             self._buffer_ids.update(ids.tolist())
             if self.buffered == self.buffer_rows:
                 self._merge()
@@ -149,7 +150,7 @@ class BandedIndex:
         # when they are as many as the rows merged already, so that each row is
         # copied by O(log n) merges; ``flush`` merges the rest.
         if not self._bulk_keys:
-            self._bulk_keys.append(self._buffer_keys[:pending].copy())
+            self._bulk_keys.append(self._buffer_keys[:, :pending].T.copy())
         self._bulk_keys.append(keys)
         if self.buffered >= max(self.buffer_rows, self._merged):
             self._merge()
@@ -163,7 +164,7 @@ class BandedIndex:
         pending = self.buffered
         self._store(np.array([article_id], dtype=np.int64), signature[None, :])
         lead = signature[None, : self.num_perm]
-        self._buffer_keys[pending] = band_keys(lead, self.bands, self.rows)
+        self._buffer_keys[:, pending] = band_keys(lead, self.bands, self.rows)[0]
         self._buffer_ids.add(article_id)
         if self.buffered == self.buffer_rows:
             self._merge()
@@ -217,7 +218,7 @@ class BandedIndex:
             keys = np.concatenate(self._bulk_keys)
             self._bulk_keys = []
         else:
-            keys = self._buffer_keys[:pending]
+            keys = self._buffer_keys[:, :pending].T
         rows = np.arange(self._merged, self._count, dtype=np.uint64)
         new = ((keys.astype(np.uint64) << np.uint64(32)) | rows[:, None]).ravel()
         new.sort()
@@ -243,8 +244,8 @@ class BandedIndex:
     def ids_of(self, rows: I64) -> I64:
         return self._ids[rows]
 
-    def query(self, lead: U32) -> I64:
-        """Rows sharing at least one band with ``lead``, ascending, each once."""
+    def query(self, lead: U32) -> tuple[I64, U32]:
+        """Rows sharing at least one band with ``lead`` (ascending, each once), and their values."""
         self.flush()
         keys = band_keys(lead[None, :], self.bands, self.rows)[0]
         found: list[I64] = []
@@ -253,21 +254,29 @@ class BandedIndex:
             base = keys.astype(np.uint64) << np.uint64(32)
             lo = np.searchsorted(self._entries, base, side="left")
             hi = np.searchsorted(self._entries, base | ROW_MASK, side="right")
-            for band in np.flatnonzero(hi > lo).tolist():
-                hits = (self._entries[lo[band] : hi[band]] & ROW_MASK).astype(np.int64)
-                found.append(hits)
-                bands.append(np.full(len(hits), band, dtype=np.int64))
-        if self.buffered:
-            at, band_of = np.nonzero(self._buffer_keys[: self.buffered] == keys)
-            if len(at):
-                found.append(at.astype(np.int64) + self._merged)
-                bands.append(band_of.astype(np.int64))
+            counts = hi - lo
+            hit = np.flatnonzero(counts)
+            if len(hit):
+                runs = [self._entries[lo[band] : hi[band]] for band in hit.tolist()]
+                found.append((np.concatenate(runs) & ROW_MASK).astype(np.int64))
+                bands.append(np.repeat(hit, counts[hit]))
+        pending = self.buffered
+        if pending:
+            flat = np.flatnonzero(self._buffer_keys[:, :pending] == keys[:, None])
+            if len(flat):
+                band_of, at = np.divmod(flat, pending)
+                found.append(at + self._merged)
+                bands.append(band_of)
         if not found:
-            return np.zeros(0, dtype=np.int64)
-        rows, band_of = np.concatenate(found), np.concatenate(bands)
-        # The keys are hashes: keep a row only where the band's values are equal.
-        values = self.rows_of(rows)[:, : self.bands * self.rows]
-        values = values.reshape(len(rows), self.bands, self.rows)
-        mine = lead[: self.bands * self.rows].reshape(self.bands, self.rows)
-        equal = (values[np.arange(len(rows)), band_of] == mine[band_of]).all(axis=1)
-        return np.unique(rows[equal])
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 2 * self.num_perm), dtype=np.uint32)
+        band_of = np.concatenate(bands)
+        rows, first = np.unique(np.concatenate(found), return_inverse=True)
+        values = self.rows_of(rows)
+        # The keys are hashes: a row is a candidate only where a band's values are equal.
+        width = self.bands * self.rows
+        theirs = values[first, :width].reshape(len(first), self.bands, self.rows)
+        mine = lead[:width].reshape(self.bands, self.rows)
+        equal = (theirs[np.arange(len(first)), band_of] == mine[band_of]).all(axis=1)
+        keep = np.zeros(len(rows), dtype=bool)
+        keep[first[equal]] = True
+        return rows[keep], values[keep]
