@@ -329,6 +329,8 @@ class DedupIndex:
         with self._lock:
             rows, stored = self._index.query(lead)
             ids = self._index.ids_of(rows)
+        if not len(ids):
+            return []
         n = self.settings.num_perm
         score = np.count_nonzero(stored[:, :n] == lead, axis=1) / n
         if len(whole) == n:

@@ -62,15 +62,23 @@ def lsh_params(threshold: float, num_perm: int) -> tuple[int, int]:
 
 
 def band_keys(lead: U32, bands: int, rows: int) -> U32:
-    """32-bit key of each band of each signature: (n, num_perm) -> (n, bands)."""
-    values = lead[:, : bands * rows].reshape(len(lead), bands, rows).astype(np.uint64)
-    seeds = (np.arange(1, bands + 1, dtype=np.uint64) * np.uint64(_GOLDEN)).astype(np.uint64)
-    h = np.broadcast_to(seeds, values.shape[:2]).copy()
-    for c in range(rows):
-        h ^= values[:, :, c]
+    """32-bit key of each band of each signature: (n, num_perm) -> (n, bands).
+
+    Multiply-xor over the band's values, seeded by the band number, top 32 bits.
+    """
+    values = lead[:, : bands * rows].reshape(len(lead), bands, rows)
+    h = values[:, :, 0].astype(np.uint64)
+    h ^= _seeds(bands)
+    for c in range(1, rows):
         h *= _MIX
-        h ^= h >> np.uint64(33)
+        h ^= values[:, :, c]
+    h *= _MIX
     return (h >> np.uint64(32)).astype(np.uint32)
+
+
+@functools.lru_cache(maxsize=8)
+def _seeds(bands: int) -> U64:
+    return np.arange(1, bands + 1, dtype=np.uint64) * np.uint64(_GOLDEN)
 
 
 class BandedIndex:
@@ -192,6 +200,8 @@ class BandedIndex:
 
     def _store(self, ids: I64, signatures: U32) -> None:
         n, start = len(ids), self._count
+        if start + n >= int(ROW_MASK):  # rows are stored as 32 bits in the band entries
+            raise ValueError(f"the index holds at most {int(ROW_MASK) - 1} signatures")
         if start + n > len(self._ids):
             grown = np.zeros(max(2 * len(self._ids), start + n), dtype=np.int64)
             grown[:start] = self._ids[:start]
@@ -234,6 +244,11 @@ class BandedIndex:
 
     def rows_of(self, rows: I64) -> U32:
         """Stored signatures of ``rows``: (len(rows), 2 * num_perm)."""
+        if len(rows) <= 32:  # the usual case: cheaper than grouping by block
+            return np.array(
+                [self._blocks[r >> BLOCK_SHIFT][r & (BLOCK_ROWS - 1)] for r in rows.tolist()],
+                dtype=np.uint32,
+            ).reshape(len(rows), 2 * self.num_perm)
         out = np.empty((len(rows), 2 * self.num_perm), dtype=np.uint32)
         blocks = rows >> BLOCK_SHIFT
         for block in np.unique(blocks).tolist():
@@ -252,14 +267,14 @@ class BandedIndex:
         bands: list[I64] = []
         if len(self._entries):
             base = keys.astype(np.uint64) << np.uint64(32)
-            lo = np.searchsorted(self._entries, base, side="left")
-            hi = np.searchsorted(self._entries, base | ROW_MASK, side="right")
-            counts = hi - lo
-            hit = np.flatnonzero(counts)
+            # rows are below 2**32 - 1, so ``base | ROW_MASK`` is past every entry of a key
+            bounds = np.searchsorted(self._entries, np.concatenate([base, base | ROW_MASK]))
+            lo, hi = bounds[: self.bands], bounds[self.bands :]
+            hit = np.flatnonzero(hi > lo)
             if len(hit):
                 runs = [self._entries[lo[band] : hi[band]] for band in hit.tolist()]
                 found.append((np.concatenate(runs) & ROW_MASK).astype(np.int64))
-                bands.append(np.repeat(hit, counts[hit]))
+                bands.append(np.repeat(hit, (hi - lo)[hit]))
         pending = self.buffered
         if pending:
             flat = np.flatnonzero(self._buffer_keys[:, :pending] == keys[:, None])
@@ -269,14 +284,13 @@ class BandedIndex:
                 bands.append(band_of)
         if not found:
             return np.zeros(0, dtype=np.int64), np.zeros((0, 2 * self.num_perm), dtype=np.uint32)
-        band_of = np.concatenate(bands)
-        rows, first = np.unique(np.concatenate(found), return_inverse=True)
+        rows = np.concatenate(found) if len(found) > 1 else found[0]
+        band_of = np.concatenate(bands) if len(bands) > 1 else bands[0]
         values = self.rows_of(rows)
         # The keys are hashes: a row is a candidate only where a band's values are equal.
         width = self.bands * self.rows
-        theirs = values[first, :width].reshape(len(first), self.bands, self.rows)
+        theirs = values[:, :width].reshape(len(rows), self.bands, self.rows)
         mine = lead[:width].reshape(self.bands, self.rows)
-        equal = (theirs[np.arange(len(first)), band_of] == mine[band_of]).all(axis=1)
-        keep = np.zeros(len(rows), dtype=bool)
-        keep[first[equal]] = True
-        return rows[keep], values[keep]
+        equal = (theirs[np.arange(len(rows)), band_of] == mine[band_of]).all(axis=1)
+        rows, first = np.unique(rows[equal], return_index=True)
+        return rows, values[equal][first]
