@@ -11,16 +11,16 @@ datasketch for its bands and rows) in about 640 bytes per document:
 * ids: the article id of each row, plus a sorted copy for membership;
 * bands: one sorted uint64 array of ``band key << 32 | row`` entries, where the
   band key is a 32-bit hash of (band number, the band's ``r`` values).  A lookup
-  is two ``searchsorted`` calls for all bands at once.  The hash only narrows the
-  search: every hit is checked against the row's stored values, so a document is
-  a candidate exactly when one of its bands equals the query's, as in datasketch
-  (whose bucket key is the band's bytes);
+  is one ``searchsorted`` for all bands.  The hash only narrows the search: every
+  hit is checked against the row's stored values, so a document is a candidate
+  exactly when one of its bands equals the query's, as in datasketch (whose
+  bucket key is the band's bytes);
 * an append buffer: rows added since the last merge, with their band keys in a
-  small (rows, bands) matrix that a lookup compares in one vectorised pass.  When
-  it holds ``buffer_rows`` rows its entries are sorted and merged into the sorted
-  array (a stable sort of two sorted runs, linear time).  A bulk load (``add``
-  with many rows, as at start-up) merges geometrically, so loading n documents
-  costs O(n log n) in all.
+  small (bands, rows) matrix that a lookup compares in one vectorised pass.  When
+  it holds ``buffer_rows`` rows, its entries are sorted and merged into the
+  sorted array in place (``_Sorted``).  A bulk load (``add`` with more rows than
+  the buffer holds, as at start-up) merges whenever it has added a quarter of
+  what was merged before, and ``flush`` merges the rest.
 
 Not thread-safe on its own; ``DedupIndex`` holds a lock around every call.
 """
@@ -81,6 +81,33 @@ def _seeds(bands: int) -> U64:
     return np.arange(1, bands + 1, dtype=np.uint64) * np.uint64(_GOLDEN)
 
 
+class _Sorted:
+    """A sorted array with spare room at the end, merged into in place.
+
+    ``merge`` writes the new (sorted) values after the old ones and sorts the whole
+    in place with numpy's stable sort, a timsort: it finds the two runs and merges
+    them with a buffer the size of the smaller one, so a merge never holds a second
+    copy of the array.  Growing goes through ``realloc`` (no copy either).  Views
+    from ``view`` must not outlive the call that took them.
+    """
+
+    def __init__(self, dtype: type[np.unsignedinteger[Any]] | type[np.signedinteger[Any]]) -> None:
+        self.data: npt.NDArray[Any] = np.zeros(0, dtype=dtype)
+        self.size = 0
+
+    def view(self) -> npt.NDArray[Any]:
+        return self.data[: self.size]
+
+    def merge(self, new: npt.NDArray[Any]) -> None:
+        end = self.size + len(new)
+        if end > len(self.data):
+            # no view of ``data`` is alive here (see the class docstring)
+            self.data.resize(max(end, len(self.data) + len(self.data) // 8), refcheck=False)
+        self.data[self.size : end] = new
+        self.data[:end].sort(kind="stable")
+        self.size = end
+
+
 class BandedIndex:
     """MinHash signatures by row, with LSH bands over the lead; ids are int64."""
 
@@ -95,8 +122,8 @@ class BandedIndex:
         self._ids: I64 = np.zeros(1024, dtype=np.int64)
         self._count = 0
         self._merged = 0  # rows [0, _merged) are in the sorted arrays, the rest buffered
-        self._entries: U64 = np.zeros(0, dtype=np.uint64)
-        self._sorted_ids: I64 = np.zeros(0, dtype=np.int64)
+        self._entries = _Sorted(np.uint64)
+        self._sorted_ids = _Sorted(np.int64)
         # band-major: a lookup compares one contiguous run per band
         self._buffer_keys: U32 = np.zeros((bands, self.buffer_rows), dtype=np.uint32)
         self._buffer_ids: set[int] = set()
@@ -113,8 +140,9 @@ class BandedIndex:
             return False
         if int(article_id) in self._buffer_ids:
             return True
-        at = int(np.searchsorted(self._sorted_ids, article_id))
-        return at < len(self._sorted_ids) and int(self._sorted_ids[at]) == article_id
+        ids = self._sorted_ids.view()
+        at = int(np.searchsorted(ids, article_id))
+        return at < len(ids) and int(ids[at]) == article_id
 
     @property
     def buffered(self) -> int:
@@ -123,7 +151,7 @@ class BandedIndex:
 
     def nbytes(self) -> int:
         """Bytes of what is stored: rows written, ids, band entries and the buffer."""
-        parts: list[Any] = [self._ids, self._entries, self._sorted_ids, self._buffer_keys]
+        parts: list[Any] = [self._ids, self._entries.data, self._sorted_ids.data, self._buffer_keys]
         return self._count * 2 * self.num_perm * 4 + sum(int(p.nbytes) for p in parts)
 
     # -- adding -------------------------------------------------------------------
@@ -160,7 +188,7 @@ class BandedIndex:
         if not self._bulk_keys:
             self._bulk_keys.append(self._buffer_keys[:, :pending].T.copy())
         self._bulk_keys.append(keys)
-        if self.buffered >= max(self.buffer_rows, self._merged):
+        if self.buffered >= max(self.buffer_rows, self._merged // 4):
             self._merge()
         return n
 
@@ -186,9 +214,9 @@ class BandedIndex:
     def _new(self, ids: I64) -> npt.NDArray[np.bool_]:
         """Mask of the ids to add: not stored yet, first of their repeats."""
         keep = np.ones(len(ids), dtype=bool)
-        if len(self._sorted_ids):
-            at = np.searchsorted(self._sorted_ids, ids).clip(max=len(self._sorted_ids) - 1)
-            keep &= self._sorted_ids[at] != ids
+        stored = self._sorted_ids.view()
+        if len(stored):
+            keep &= stored[np.searchsorted(stored, ids).clip(max=len(stored) - 1)] != ids
         if self.buffered:
             keep &= ~np.isin(ids, self._ids[self._merged : self._count])
         if len(ids) > 1:
@@ -232,11 +260,8 @@ class BandedIndex:
         rows = np.arange(self._merged, self._count, dtype=np.uint64)
         new = ((keys.astype(np.uint64) << np.uint64(32)) | rows[:, None]).ravel()
         new.sort()
-        entries = np.concatenate([self._entries, new])
-        entries.sort(kind="stable")  # timsort: two sorted runs, merged in linear time
-        ids = np.concatenate([self._sorted_ids, self._ids[self._merged : self._count]])
-        ids.sort(kind="stable")
-        self._entries, self._sorted_ids = entries, ids
+        self._entries.merge(new)
+        self._sorted_ids.merge(np.sort(self._ids[self._merged : self._count]))
         self._merged = self._count
         self._buffer_ids.clear()
 
@@ -265,14 +290,15 @@ class BandedIndex:
         keys = band_keys(lead[None, :], self.bands, self.rows)[0]
         found: list[I64] = []
         bands: list[I64] = []
-        if len(self._entries):
+        entries = self._entries.view()
+        if len(entries):
             base = keys.astype(np.uint64) << np.uint64(32)
             # rows are below 2**32 - 1, so ``base | ROW_MASK`` is past every entry of a key
-            bounds = np.searchsorted(self._entries, np.concatenate([base, base | ROW_MASK]))
+            bounds = np.searchsorted(entries, np.concatenate([base, base | ROW_MASK]))
             lo, hi = bounds[: self.bands], bounds[self.bands :]
             hit = np.flatnonzero(hi > lo)
             if len(hit):
-                runs = [self._entries[lo[band] : hi[band]] for band in hit.tolist()]
+                runs = [entries[lo[band] : hi[band]] for band in hit.tolist()]
                 found.append((np.concatenate(runs) & ROW_MASK).astype(np.int64))
                 bands.append(np.repeat(hit, (hi - lo)[hit]))
         pending = self.buffered

@@ -195,3 +195,20 @@ def test_concurrent_adds_and_queries() -> None:
     reference = _datasketch(list(stored), CORPUS)
     for sig in QUERIES[:50]:
         assert index.candidates(sig, limit=10**6) == _expected(reference, stored, sig)
+
+
+def test_a_bulk_load_in_batches_is_merged_when_add_many_returns() -> None:
+    """Batches too big for the buffer are kept aside, then merged at the end of the call."""
+    ids = list(range(1, 241))
+    stored = dict(zip(ids, CORPUS[:240], strict=True))
+    reference = _datasketch(ids, CORPUS[:240])
+    index = dedup.DedupIndex(SETTINGS, buffer_rows=10)
+    for article_id in ids[:200]:
+        index.add(article_id, stored[article_id])
+    index.BATCH = 12  # type: ignore[misc]
+    # 40 rows in batches of 12: more than the buffer, less than a quarter of the 200
+    assert index.add_many((i, stored[i]) for i in ids[200:]) == 40
+    assert index._index.buffered == 0 and not index._index._bulk_keys
+    assert all(i in index for i in ids) and 241 not in index
+    for sig in QUERIES[:60] + CORPUS[200:240]:
+        assert index.candidates(sig, limit=10**6) == _expected(reference, stored, sig)
