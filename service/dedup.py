@@ -276,8 +276,9 @@ class DedupIndex:
         size = self.settings.num_perm * _DTYPE.itemsize
         if len(sig.lead) != size or len(sig.whole) != size:
             raise ValueError(
-                f"article {article_id}: signature has {len(sig.lead) // _DTYPE.itemsize} "
-                f"values, the index {self.settings.num_perm} (dedup.num_perm changed?)"
+                f"article {article_id}: signature has {len(sig.lead) // _DTYPE.itemsize} lead "
+                f"and {len(sig.whole) // _DTYPE.itemsize} whole values, the index "
+                f"{self.settings.num_perm} (dedup.num_perm changed?)"
             )
         return sig
 

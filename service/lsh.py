@@ -138,6 +138,7 @@ class BandedIndex:
     def __contains__(self, article_id: object) -> bool:
         if not isinstance(article_id, int | np.integer):
             return False
+        self.flush()  # another thread's bulk load may have rows aside
         if int(article_id) in self._buffer_ids:
             return True
         ids = self._sorted_ids.view()

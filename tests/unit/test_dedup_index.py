@@ -212,3 +212,26 @@ def test_a_bulk_load_in_batches_is_merged_when_add_many_returns() -> None:
     assert all(i in index for i in ids) and 241 not in index
     for sig in QUERIES[:60] + CORPUS[200:240]:
         assert index.candidates(sig, limit=10**6) == _expected(reference, stored, sig)
+
+
+def test_a_bulk_load_is_visible_to_other_threads_between_batches() -> None:
+    """Between two batches of one ``add_many``, membership and lookups see the first."""
+    index = dedup.DedupIndex(SETTINGS, buffer_rows=10)
+    for i, sig in enumerate(CORPUS[100:300]):
+        index.add(1000 + i, sig)
+    index.BATCH = 25  # type: ignore[misc]
+    seen: list[tuple[bool, bool]] = []
+
+    def items():  # type: ignore[no-untyped-def]
+        for i, sig in enumerate(CORPUS[:50]):
+            if i == 30:  # the first batch of 25 is in, kept aside (less than 200 / 4)
+                assert index._index._bulk_keys
+                checker = threading.Thread(
+                    target=lambda: seen.append((7 in index, 7 in index.candidates(CORPUS[6])))
+                )
+                checker.start()
+                checker.join()
+            yield i + 1, sig
+
+    assert index.add_many(items()) == 50
+    assert seen == [(True, True)] and 50 in index and len(index) == 250
