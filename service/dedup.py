@@ -240,7 +240,7 @@ class DedupIndex:
     (bands and rows as datasketch's ``MinHashLSH`` picks them for
     ``dedup.lsh_threshold`` and ``num_perm``), ranked by the larger of the estimated
     lead and whole Jaccard.  The storage is ``service.lsh.BandedIndex``: numpy arrays,
-    about 640 bytes per article.
+    about 650 bytes per article.
 
     ``last_id`` is the highest article id folded in; ``refresh`` in the pipeline asks
     the store for signatures above it (minus an overlap, since ids are taken at

@@ -3,7 +3,7 @@
 datasketch's ``MinHashLSH`` keeps a Python set per bucket and a dict of keys: about
 4.8 KB per document with our signatures beside it (4.6 GB at a million articles).
 This index answers the same question with the same banding (``lsh_params`` asks
-datasketch for its bands and rows) in about 640 bytes per document:
+datasketch for its bands and rows) in about 650 bytes per document:
 
 * signatures: one uint32 row per document, lead then whole, in blocks of
   ``BLOCK_ROWS`` rows (growing never copies what is stored, and a block's pages
