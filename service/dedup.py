@@ -28,9 +28,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import courlan
 import numpy as np
-from datasketch import LeanMinHash, MinHash, MinHashLSH  # type: ignore[import-untyped]
+from datasketch import LeanMinHash, MinHash  # type: ignore[import-untyped]
 
 from service.config import DedupSettings
+from service.lsh import BandedIndex, lsh_params
 
 SCHEME = "affine32"  # datasketch >= 2: uint32 hash values, stored as 4 bytes each
 SEED = 1  # the permutations; changing it invalidates every stored signature
@@ -284,58 +285,109 @@ _PROSE_WORDS = 8
 
 
 class DedupIndex:
-    """Lead signatures of every stored article in a datasketch MinHashLSH; thread-safe.
+    """Signatures of every stored article, LSH-banded on the lead; thread-safe.
+
+    Candidates are the articles sharing at least one LSH band with the query's lead
+    (bands and rows as datasketch's ``MinHashLSH`` picks them for
+    ``dedup.lsh_threshold`` and ``num_perm``), ranked by the larger of the estimated
+    lead and whole Jaccard.  The storage is ``service.lsh.BandedIndex``: numpy arrays,
+    about 650 bytes per article.
 
     ``last_id`` is the highest article id folded in; ``refresh`` in the pipeline asks
     the store for signatures above it (minus an overlap, since ids are taken at
     insert but become visible at commit, not necessarily in order).
     """
 
-    def __init__(self, settings: DedupSettings) -> None:
+    BATCH = 65_536  # signatures converted to arrays at once by ``add_many``
+
+    def __init__(self, settings: DedupSettings, *, buffer_rows: int = 8192) -> None:
         self.settings = settings
-        self._lsh = MinHashLSH(threshold=settings.lsh_threshold, num_perm=settings.num_perm)
-        self._signatures: dict[int, Signature] = {}
+        bands, rows = lsh_params(settings.lsh_threshold, settings.num_perm)
+        self._index = BandedIndex(settings.num_perm, bands, rows, buffer_rows=buffer_rows)
         self._lock = threading.Lock()
         self.last_id = 0
 
     def __len__(self) -> int:
-        return len(self._signatures)
+        return len(self._index)
 
-    def __contains__(self, article_id: int) -> bool:
-        return article_id in self._signatures
+    def __contains__(self, article_id: object) -> bool:
+        with self._lock:
+            return article_id in self._index
 
     def add(self, article_id: int, sig: Signature) -> bool:
         """Index an article; False when it was already there."""
-        if len(sig.lead) != self.settings.num_perm * _DTYPE.itemsize:
-            raise ValueError(
-                f"article {article_id}: signature has {len(sig.lead) // _DTYPE.itemsize} "
-                f"values, the index {self.settings.num_perm} (dedup.num_perm changed?)"
-            )
+        row = np.frombuffer(self._checked(article_id, sig).lead + sig.whole, dtype=_DTYPE)
         with self._lock:
-            if article_id in self._signatures:
+            if not self._index.add_one(article_id, row.astype(np.uint32, copy=False)):
                 return False
-            self._lsh.insert(article_id, sig.lead_minhash(), check_duplication=False)
-            self._signatures[article_id] = sig
             self.last_id = max(self.last_id, article_id)
             return True
 
+    def _checked(self, article_id: int, sig: Signature) -> Signature:
+        size = self.settings.num_perm * _DTYPE.itemsize
+        if len(sig.lead) != size or len(sig.whole) != size:
+            raise ValueError(
+                f"article {article_id}: signature has {len(sig.lead) // _DTYPE.itemsize} lead "
+                f"and {len(sig.whole) // _DTYPE.itemsize} whole values, the index "
+                f"{self.settings.num_perm} (dedup.num_perm changed?)"
+            )
+        return sig
+
     def add_many(self, items: Iterable[tuple[int, Signature]]) -> int:
-        return sum(self.add(article_id, sig) for article_id, sig in items)
+        """Index articles (ids already indexed are skipped); return how many were new.
+
+        A signature of the wrong size raises ``ValueError`` naming the article; the
+        ones before it are indexed.
+        """
+        added = 0
+        ids: list[int] = []
+        values: list[bytes] = []
+        try:
+            for article_id, sig in items:
+                self._checked(article_id, sig)
+                ids.append(article_id)
+                values.append(sig.lead)
+                values.append(sig.whole)
+                if len(ids) == self.BATCH:
+                    added += self._add(ids, values)
+                    ids, values = [], []
+        finally:
+            added += self._add(ids, values)
+            with self._lock:
+                self._index.flush()
+        return added
+
+    def _add(self, ids: list[int], values: list[bytes]) -> int:
+        if not ids:
+            return 0
+        matrix = np.frombuffer(b"".join(values), dtype=_DTYPE).astype(np.uint32, copy=False)
+        with self._lock:
+            added = self._index.add(
+                np.asarray(ids, dtype=np.int64),
+                matrix.reshape(len(ids), 2 * self.settings.num_perm),
+            )
+            self.last_id = max(self.last_id, *ids)
+        return added
 
     def candidates(self, sig: Signature, limit: int | None = None) -> list[int]:
-        """Stored articles whose lead resembles ``sig``'s, most alike first."""
+        """Stored articles whose lead resembles ``sig``'s, most alike first (then by id)."""
+        lead = np.frombuffer(sig.lead, dtype=_DTYPE).astype(np.uint32, copy=False)
+        whole = np.frombuffer(sig.whole, dtype=_DTYPE).astype(np.uint32, copy=False)
+        if len(lead) != self.settings.num_perm:
+            raise ValueError(
+                f"query signature has {len(lead)} values, the index "
+                f"{self.settings.num_perm} (dedup.num_perm changed?)"
+            )
         with self._lock:
-            keys: list[int] = self._lsh.query(sig.lead_minhash())
-            scored = [
-                (
-                    max(
-                        estimated_jaccard(sig.lead, self._signatures[key].lead),
-                        estimated_jaccard(sig.whole, self._signatures[key].whole),
-                    ),
-                    key,
-                )
-                for key in keys
-            ]
-        scored.sort(key=lambda item: (-item[0], item[1]))
+            rows, stored = self._index.query(lead)
+            ids = self._index.ids_of(rows)
+        if not len(ids):
+            return []
+        n = self.settings.num_perm
+        score = np.count_nonzero(stored[:, :n] == lead, axis=1) / n
+        if len(whole) == n:
+            score = np.maximum(score, np.count_nonzero(stored[:, n:] == whole, axis=1) / n)
+        order = np.lexsort((ids, -score))
         wanted = self.settings.max_candidates if limit is None else limit
-        return [key for _, key in scored[:wanted]]
+        ranked: list[int] = ids[order].tolist()
+        return ranked[:wanted]
