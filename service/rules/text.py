@@ -237,6 +237,10 @@ _FURNITURE = [
         r"^(read (more|also)|related|see also|also read)\s*:.+",
         r"^\W+$",
         r"^[\d\s:/.,-]+$",
+        # Channel posts: a line of hashtags, a views-and-time counter ("👁 6.3K  09:12")
+        r"^(\W*#\w+\W*)+$",
+        r"^\W*comments?\s+(are|is)\s+(closed|disabled|off)\b.*",
+        r"^\W*\d+(\.\d+)?\s*[kKmM]?\s+(views?\s+)?\d{1,2}:\d{2}(\s*[aApP][mM])?\W*$",
     )
 ]
 _MONTHS = (
@@ -288,6 +292,8 @@ def _is_name_line(line: str) -> bool:
     """A commenter's name: a short line without sentence punctuation and without story words."""
     stripped = line.strip()
     if not stripped or len(stripped) > 40 or _SENTENCE_END.search(stripped):
+        return False
+    if "#" in stripped:  # hashtags tag a channel's post; a commenter signs with a name
         return False
     words = _WORD.findall(stripped)
     if not 1 <= len(words) <= 5:

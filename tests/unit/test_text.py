@@ -349,3 +349,21 @@ def test_sentence_split(para: str, expected: list[str]) -> None:
     assert texts(sentences)[1:] == expected
     for s in sentences:
         assert text[s.start : s.end] == s.text
+
+
+def test_channel_posts_with_hashtags_and_view_counters_stay_one_body() -> None:
+    text = (
+        "Wednesday, 17 May 2023\n\n"
+        "🔴 #al-Mayadin | A convoy of Liwa Fatemiyoun with 14 vehicles entered the city from "
+        "the Palmyra road this morning and went to the headquarters near the water tower.\n"
+        "#Sada_alSharqiya #Deir_Ezzor\n"
+        "👁 6.3K  09:12\n\n"
+        "🟢 #Muhasan | Registration session in the cultural centre: 23 young men of the town "
+        "joined Liwa al-Baqir for a salary of 400,000 SYP per month.\n"
+        "👁 5.1K  10:40\n\n"
+        "💬 Comments are closed for this channel\n"
+    )
+    kept = [x.text for x in segment(text)]
+    assert any(t.startswith("🟢 #Muhasan") for t in kept)
+    for furniture in ("#Sada_alSharqiya", "6.3K", "Comments are closed"):
+        assert not any(furniture in t for t in kept), furniture
