@@ -192,6 +192,8 @@ _PREP_RANK = {
     "via": 3,
 }
 _ROUTE_RANK = 3
+# A channel post's opening tag: "🔴 #al-Mayadin |", "📍 #AlBukamal |"
+_POST_TAG = re.compile(r"(?m)^[^\w\n]*#\w")
 _STATIVE_PARTICIPLES = frozenset({"stationed", "based", "positioned", "entrenched"})
 _REPELLED = re.compile(
     r"\b(?:repel|repels|repelled|repelling|repulsed|repulse|thwarted|foiled|confronted)\s+"
@@ -448,6 +450,7 @@ class _Extraction:
         self.last_event: _Candidate | None = None
         self.ref = self._reference_date()
         self.title_place, self.title_actor = self._title_context()
+        self._headings = self._find_headings()
 
     # ------------------------------------------------------------------ helpers
     def _m(self, original: int) -> int:
@@ -1179,6 +1182,9 @@ class _Extraction:
             trig = self.mt.offsets[ts] - s.start
             best = min(sdates, key=lambda d: (d.start > trig, abs(d.start - trig)))
             return [(best.value, best.precision, True)]
+        heading = self._heading_date(s.start)
+        if heading is not None:
+            return [heading]
         if para_date:
             if len(para_date) >= 7:
                 return [(para_date[:7], DatePrecision.MONTH, False)]
@@ -1187,6 +1193,31 @@ class _Extraction:
         if pub and not self.doc.published_is_estimate:
             return [(f"{pub.year:04d}-{pub.month:02d}", DatePrecision.MONTH, False)]
         return [(None, DatePrecision.UNKNOWN, False)]
+
+    def _heading_date(self, at: int) -> tuple[str | None, DatePrecision, bool] | None:
+        """The date heading above ``at`` on a page of dated posts ("Wednesday, 17 May 2023"
+        over a channel's posts): the day of the posts under it that give none."""
+        for start, value in reversed(self._headings):
+            if start < at:
+                return (value, DatePrecision.DAY, True)
+        return None
+
+    def _find_headings(self) -> list[tuple[int, str]]:
+        headings: list[tuple[int, str]] = []
+        if len(_POST_TAG.findall(self.text)) < 2:
+            return headings  # an article's date line is its publication date, not a heading
+        at = 0
+        for line in self.text.splitlines(keepends=True):
+            stripped = line.strip(" \t\r\n━─—=-*")
+            if 6 <= len(stripped) <= 40:
+                found = dates_mod.find_dates(stripped, self.doc.published)
+                days = [d for d in found if d.precision is DatePrecision.DAY and d.value]
+                covered = sum(d.end - d.start for d in found)
+                if days and covered >= 0.6 * len(stripped.replace(",", "")):
+                    day = max(days, key=lambda d: d.end - d.start)
+                    headings.append((at, str(day.value)))
+            at += len(line)
+        return headings
 
     def _enrich(
         self,

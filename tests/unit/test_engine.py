@@ -497,3 +497,20 @@ def test_our_forces_in_a_statement_are_the_outlet_s_group(rules: RuleSet) -> Non
         )
     )
     assert (event.type.value, event.actor.affiliation.value) == ("attack", "sdf")
+
+
+def test_posts_under_a_date_heading_take_its_day(rules: RuleSet) -> None:
+    page = (
+        "━━━━━━━━━━\nWednesday, 17 May 2023\n━━━━━━━━━━\n\n"
+        "🔴 #al-Mayadin | A convoy of Liwa Fatemiyoun with 14 vehicles entered the city.\n\n"
+        "🔴 #Albukamal | A drone of unknown identity targeted a car near the city.\n"
+    )
+    events = rules.extract(Document(page, date(2023, 5, 18), "Sada al-Sharqiya"))
+    assert [(e.type.value, e.date, e.date_precision.value) for e in events] == [
+        ("deployment", "2023-05-17", "day"),
+        ("strike", "2023-05-17", "day"),
+    ]
+    # An article's own date line is not a heading: an undated event keeps the month.
+    article = "June 05, 2023\n\nA convoy of Liwa Fatemiyoun entered al-Mayadin, sources said."
+    [event] = rules.extract(Document(article, date(2023, 6, 5), "Outlet"))
+    assert (event.date, event.date_precision.value) == ("2023-06", "month")
