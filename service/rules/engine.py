@@ -249,7 +249,7 @@ _VAGUE_KINDS = frozenset({"region", "province", "river", "district", "subdistric
 _MEASURED = re.compile(r"\bkm\b|\bkilomet|\bmiles?\b|border with|opposite|facing|oriented|directed")
 _BRACKETS = re.compile(r"[()\[\]]")
 _PLACE_KIND_OF = re.compile(
-    r"(?:\bthe\s+)?(?:[^\W_]+\s+){0,3}?(?:village|town|city|area|district|neighbourhood|"
+    r"(?:\bthe\s+(?:[^\W_]+\s+){0,3}?|\b)(?:village|town|city|area|district|neighbourhood|"
     r"neighborhood|region|countryside|outskirts|province|desert|countryside)\s+of\s*$"
 )
 _NOUN_TRIGGER = re.compile(r"(?:ment|al|tion|sion)$")
@@ -679,6 +679,8 @@ class _Extraction:
                 for a in agents
                 if not _TARGET_OWNER.search(self.mt.text[max(clause[0], a.start - 30) : a.start])
             ]
+            if before and not agents and by_agent is None:
+                return None, True  # only the target is named: the attacker is unknown
         chosen = agents[-1] if agents else by_agent
         # "an unidentified drone, believed to be Israeli, targeted": the attribution names
         # the author the report could not.

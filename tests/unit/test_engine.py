@@ -31,6 +31,16 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "opposite-to-the-city-of-is-a-reference",
+        "On Monday, the DMC set up two new military points on the bank of the Euphrates opposite to the city of al-Mayadin, near the town of Dhiban.",
+        [("establishment", "sdf", "Dhiban")],
+    ),
+    (
+        "only-the-target-named-means-an-unknown-attacker",
+        "Regime forces sent reinforcements to Hatla on Sunday. On Monday, gunmen attacked a checkpoint of regime forces in al-Mayadin.",
+        [("deployment", "regime", "Hatla"), ("attack", "unknown", "al-Mayadin")],
+    ),
+    (
         "a-repelled-attack-named-by-its-modifier",
         "Army units repelled an ISIS attack on the outskirts of al-Quriyah on Saturday.",
         [("attack", "isis", "al-Quriyah")],
