@@ -192,6 +192,10 @@ _PREP_RANK = {
     "via": 3,
 }
 _ROUTE_RANK = 3
+_UNNAMED_SUBJECT = re.compile(
+    r"\b(?:gunmen|assailants|attackers|armed men|masked men|unknown persons)\s+"
+    r"(?:[^\W_]+ly\s+)?$"
+)
 # A channel post's opening tag: "🔴 #al-Mayadin |", "📍 #AlBukamal |"
 _POST_TAG = re.compile(r"(?m)^[^\w\n]*#\w")
 _STATIVE_PARTICIPLES = frozenset({"stationed", "based", "positioned", "entrenched"})
@@ -654,6 +658,13 @@ class _Extraction:
                     None,
                 )
         before = [a for a in mentions if a.start < ts]
+        if etype in _VIOLENT:
+            # "On Monday, gunmen attacked ...": an unnamed subject, not the last one named
+            subject = _UNNAMED_SUBJECT.search(self.mt.text[clause[0] : ts])
+            if subject and not any(
+                a.end >= clause[0] + subject.start() - 1 and a.start < ts for a in before
+            ):
+                return None, True
         if self._passive(clause[0], ts, word):
             if by_agent is not None:
                 return by_agent, False
