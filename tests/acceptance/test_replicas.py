@@ -31,10 +31,10 @@ from tests.servers import REPO_ROOT, FeedFarm, LoopbackServer
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 FEEDS = 200
-INTERVAL = 6
-LEASE = 4
-RUN_SECONDS = 32
-KILL_AT = 13
+INTERVAL = 10
+LEASE = 5
+RUN_SECONDS = 50
+KILL_AT = 20
 
 pytestmark = pytest.mark.postgres
 
