@@ -21,9 +21,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -251,14 +251,8 @@ class Pipeline:
         """The lock this process's SQLite transactions take turns on (None: PostgreSQL)."""
         return self._db_lock
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        if self._db_lock is None:
-            with store.session_scope(self.session_factory) as session:
-                yield session
-            return
-        with self._db_lock, store.session_scope(self.session_factory) as session:
-            yield session
+    def _transaction(self) -> AbstractContextManager[Session]:
+        return store.locked_scope(self.session_factory, self._db_lock)
 
     def sync_feeds(self) -> None:
         """Make the feeds table match the configured feeds (new rows, changed URLs)."""

@@ -12,6 +12,7 @@ Time is a parameter (``now``): only ``clock.py`` reads the wall clock.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -137,6 +138,19 @@ def ping(factory: sessionmaker[Session]) -> str | None:
     except SQLAlchemyError as exc:
         return str(exc.__cause__ or exc).splitlines()[0][:200]
     return None
+
+
+@contextmanager
+def locked_scope(factory: sessionmaker[Session], lock: threading.Lock | None) -> Iterator[Session]:
+    """``session_scope``, taking ``lock`` first when one is given: on SQLite a process's
+    transactions take turns (a deferred transaction that has read cannot wait for the
+    write lock), on PostgreSQL there is no lock."""
+    if lock is None:
+        with session_scope(factory) as session:
+            yield session
+        return
+    with lock, session_scope(factory) as session:
+        yield session
 
 
 def migrations_dir() -> Path:

@@ -18,9 +18,9 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -119,14 +119,8 @@ class Deliverer:
             max_workers=settings.alerts.workers, thread_name_prefix="deliver"
         )
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        if self._db_lock is None:
-            with store.session_scope(self.session_factory) as session:
-                yield session
-            return
-        with self._db_lock, store.session_scope(self.session_factory) as session:
-            yield session
+    def _transaction(self) -> AbstractContextManager[Session]:
+        return store.locked_scope(self.session_factory, self._db_lock)
 
     def request_stop(self) -> None:
         """Finish the attempts in hand and record them; claim nothing new."""
