@@ -543,29 +543,31 @@ class Fetcher:
             extensions: dict[str, Any] = {"trace": dog.trace}
             if target.pinned and target.url.scheme == "https":
                 extensions["sni_hostname"] = target.host
-            try:
-                request = self.client.build_request(
-                    "GET", target.url, headers=headers, timeout=timeout, extensions=extensions
-                )
-                response = self.client.send(request, stream=True, follow_redirects=False)
-            except httpx.TimeoutException as exc:
-                raise FetchError(
-                    origin, f"timed out: {exc or type(exc).__name__}", kind=FetchKind.TIMEOUT
-                ) from exc
-            except (httpx.TransportError, OSError) as exc:
-                if dog.fired:
-                    raise FetchError(
-                        origin, "total deadline exceeded", kind=FetchKind.TIMEOUT
-                    ) from exc
-                raise FetchError(
-                    origin, f"network error: {exc or type(exc).__name__}", kind=FetchKind.NETWORK
-                ) from exc
+            request = self.client.build_request(
+                "GET", target.url, headers=headers, timeout=timeout, extensions=extensions
+            )
+            response = self._send(request, origin, dog)
             try:
                 return self._handle(
                     origin, current, response, etag, last_modified, cap, deadline, dog
                 )
             finally:
                 response.close()
+
+    def _send(self, request: httpx.Request, url: str, dog: _Watchdog) -> httpx.Response:
+        """Send one request (streamed, no redirects), its failures as ``FetchError``s."""
+        try:
+            return self.client.send(request, stream=True, follow_redirects=False)
+        except httpx.TimeoutException as exc:
+            raise FetchError(
+                url, f"timed out: {exc or type(exc).__name__}", kind=FetchKind.TIMEOUT
+            ) from exc
+        except (httpx.TransportError, OSError) as exc:
+            if dog.fired:
+                raise FetchError(url, "total deadline exceeded", kind=FetchKind.TIMEOUT) from exc
+            raise FetchError(
+                url, f"network error: {exc or type(exc).__name__}", kind=FetchKind.NETWORK
+            ) from exc
 
     def _handle(
         self,
@@ -747,28 +749,15 @@ class Fetcher:
             extensions: dict[str, Any] = {"trace": dog.trace}
             if target.pinned and target.url.scheme == "https":
                 extensions["sni_hostname"] = target.host
-            try:
-                request = self.client.build_request(
-                    "POST",
-                    target.url,
-                    content=body,
-                    headers=sent,
-                    timeout=timeout,
-                    extensions=extensions,
-                )
-                response = self.client.send(request, stream=True, follow_redirects=False)
-            except httpx.TimeoutException as exc:
-                raise FetchError(
-                    url, f"timed out: {exc or type(exc).__name__}", kind=FetchKind.TIMEOUT
-                ) from exc
-            except (httpx.TransportError, OSError) as exc:
-                if dog.fired:
-                    raise FetchError(
-                        url, "total deadline exceeded", kind=FetchKind.TIMEOUT
-                    ) from exc
-                raise FetchError(
-                    url, f"network error: {exc or type(exc).__name__}", kind=FetchKind.NETWORK
-                ) from exc
+            request = self.client.build_request(
+                "POST",
+                target.url,
+                content=body,
+                headers=sent,
+                timeout=timeout,
+                extensions=extensions,
+            )
+            response = self._send(request, url, dog)
             try:
                 kept = MappingProxyType(
                     {
