@@ -81,6 +81,7 @@ _RELATIVE = frozenset({"which", "where", "who", "whom", "whose"})
 _SUPPORTING = re.compile(
     r"\b(?:with(?: the)?(?: support| help| backing| cover)?(?: of)?|alongside|backed by|"
     r"supported by|assisted by|held by|controlled by|run by|loyal to|affiliated with|"
+    r"funded by|financed by|armed by|trained by|founded by|formed by|established by|"
     r"against|targeting|targeted|on an?)\s+(?:the\s+)?$"
 )
 _ADVERB = re.compile(r"[a-z]+ly|also|then|again|later|already|just|twice|once|repeatedly")

@@ -31,6 +31,16 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "shot-dead-is-an-attack",
+        "Unknown gunmen shot dead a member of the Zainebiyoun militia near Albukamal on Tuesday evening.",
+        [("attack", "unknown", "Albukamal")],
+    ),
+    (
+        "the-funder-is-not-the-agent",
+        "On Monday, about 40 fighters of Liwa al-Baqir, a tribal militia funded by the Revolutionary Guards, arrived in al-Mayadin.",
+        [("deployment", "iran-backed", "al-Mayadin")],
+    ),
+    (
         "opposite-to-the-city-of-is-a-reference",
         "On Monday, the DMC set up two new military points on the bank of the Euphrates opposite to the city of al-Mayadin, near the town of Dhiban.",
         [("establishment", "sdf", "Dhiban")],
