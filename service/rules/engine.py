@@ -193,6 +193,9 @@ _PREP_RANK = {
     "via": 3,
 }
 _ROUTE_RANK = 3
+_UNCONFIRMED = re.compile(
+    r"\s+not\s+(?:confirm|verify|be\s+(?:independently\s+)?verified|independently)"
+)
 _UNNAMED_SUBJECT = re.compile(
     r"\b(?:gunmen|assailants|attackers|armed men|masked men|unknown persons)\s+"
     r"(?:[^\W_]+ly\s+)?$"
@@ -534,7 +537,10 @@ class _Extraction:
         win_start = clause_start
         if len(toks) > 6:
             win_start = ts - len(" ".join(toks[-6:])) - 2
-        for m in self.ctx["intent"].finditer(mt[max(win_start, clause_start) : ts]):
+        window = mt[max(win_start, clause_start) : ts]
+        for m in self.ctx["intent"].finditer(window):
+            if _UNCONFIRMED.match(window, m.end()):
+                continue  # "information which Furat Post could not confirm": a hedge, no plan
             if m.group(0) == "may":
                 orig = self.mt.offsets[max(win_start, clause_start) + m.start()]
                 if self.text[orig : orig + 3] == "May" and orig != s.start:

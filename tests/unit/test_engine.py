@@ -534,3 +534,12 @@ def test_posts_under_a_date_heading_take_its_day(rules: RuleSet) -> None:
     article = "June 05, 2023\n\nA convoy of Liwa Fatemiyoun entered al-Mayadin, sources said."
     [event] = rules.extract(Document(article, date(2023, 6, 5), "Outlet"))
     assert (event.date, event.date_precision.value) == ("2023-06", "month")
+
+
+def test_could_not_confirm_hedges_rather_than_blocks(rules: RuleSet) -> None:
+    [event] = run(
+        rules,
+        "According to information which Furat Post could not confirm, the Fatemiyoun militia "
+        "brought three trucks of ammunition to its positions in Hatla on Monday night.",
+    )
+    assert (event.type.value, event.location.name, event.hedged) == ("deployment", "Hatla", True)
