@@ -193,6 +193,7 @@ _PREP_RANK = {
     "via": 3,
 }
 _ROUTE_RANK = 3
+_QUALIFIER_GAP = re.compile(r"\s*(?:[^\W_]+\s+){0,2}?(?:in|of|near|at)\s+(?:the\s+)?")
 _UNCONFIRMED = re.compile(
     r"\s+not\s+(?:confirm|verify|be\s+(?:independently\s+)?verified|independently)"
 )
@@ -881,11 +882,21 @@ class _Extraction:
                 for p in self._in(self.places, clause[0], ts)
                 if p.place.kind != "river" and not self._dateline(p)
             ]
-            for p in reversed(before):
+            for i in range(len(before) - 1, -1, -1):
+                p = before[i]
                 gap = mt[max(clause[0], p.start - 40) : p.start]
-                if not self._is_reference(gap):
-                    loc = p.place
-                    break
+                if self._is_reference(gap):
+                    continue
+                # "from Al-Kishmah village in Al-Mayadeen countryside": the narrower place
+                inner = before[i - 1] if i else None
+                if (
+                    inner is not None
+                    and _QUALIFIER_GAP.fullmatch(mt[inner.end : p.start])
+                    and self.r.gazetteer.contains(p.place, inner.place)
+                ):
+                    p = inner
+                loc = p.place
+                break
         deictic = near = False
         if loc is None:
             if compass is not None and _UNKNOWN_PLACE.search(mt[te : clause[1]]):

@@ -31,6 +31,11 @@ def brief(events: list[Event]) -> list[tuple[str, str, str]]:
 
 CASES = [
     (
+        "a-place-before-the-trigger-qualified-by-its-container",
+        "On Monday, from the vicinity of Hatla village in the Deir Ezzor countryside, Hezbollah fighters withdrew.",
+        [("withdrawal", "iran-backed", "Hatla")],
+    ),
+    (
         "shot-dead-is-an-attack",
         "Unknown gunmen shot dead a member of the Zainebiyoun militia near Albukamal on Tuesday evening.",
         [("attack", "unknown", "Albukamal")],
