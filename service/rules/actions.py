@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import ahocorasick  # type: ignore[import-not-found]
+
 from service.errors import RuleConfigError
 from service.events import EventType
 from service.rules.lexicon import PhraseIndex
@@ -98,16 +100,31 @@ class WordList:
         body = "|".join(re.escape(w) for w in self.words) or r"(?!x)x"
         self.pattern = re.compile(rf"(?<![^\W_])(?:{body})(?![^\W_])")
         self._tail = re.compile(rf"(?<![^\W_])(?:{body})\s*$")
+        self._automaton: Any = None
+        if self.words:
+            self._automaton = ahocorasick.Automaton()
+            for word in self.words:
+                self._automaton.add_word(word, word)
+            self._automaton.make_automaton()
+
+    def _may_contain(self, text: str) -> bool:
+        """A quick test (one Aho-Corasick pass in C) before the regex: most sentences
+        hold none of a list's words, and the alternation is tried at every position."""
+        if self._automaton is None:
+            return False
+        for _ in self._automaton.iter(text):
+            return True
+        return False
 
     def search(self, text: str) -> re.Match[str] | None:
-        return self.pattern.search(text)
+        return self.pattern.search(text) if self._may_contain(text) else None
 
     def finditer(self, text: str) -> list[re.Match[str]]:
-        return list(self.pattern.finditer(text))
+        return list(self.pattern.finditer(text)) if self._may_contain(text) else []
 
     def ends(self, text: str) -> bool:
         """True when ``text`` ends with one of the words (trailing spaces ignored)."""
-        return bool(self._tail.search(text))
+        return self._may_contain(text) and bool(self._tail.search(text))
 
 
 @dataclass(frozen=True, slots=True)
