@@ -213,9 +213,11 @@ _AFTER_A_WAVE = re.compile(
     r"\b(?:after|following|amid|despite)\s+(?:(?:a|an|the|days|weeks|hours|shortly|wave|"
     r"series|string|round|spate|number|of|new|recent|heavy|several|two|three)\s+){1,5}$"
 )
+# Endings of trigger nouns: "deployment", "withdrawal", "relocation", "expulsion".
+_NOMINAL = r"(?:ment|al|tion|sion)"
 _NOUN_EVENT = re.compile(
     r"(?:attack|strike|airstrike|raid|assault|bombardment|bombing|shelling|ambush)s?|"
-    r"[a-z]+(?:ment|al|tion|sion)"
+    rf"[a-z]+{_NOMINAL}"
 )
 _AREA_OF = re.compile(
     r"\b(?:desert|badia|countryside|outskirts|surroundings)\s+of\s+(?:the\s+)?(?:[^\W_]+\s+)?$"
@@ -261,7 +263,7 @@ _PLACE_KIND_OF = re.compile(
     r"(?:\bthe\s+(?:[^\W_]+\s+){0,3}?|\b)(?:village|town|city|area|district|neighbourhood|"
     r"neighborhood|region|countryside|outskirts|province|desert|countryside)\s+of\s*$"
 )
-_NOUN_TRIGGER = re.compile(r"(?:ment|al|tion|sion)$")
+_NOUN_TRIGGER = re.compile(rf"{_NOMINAL}$")
 _NEXT_PREDICATE = re.compile(r",\s+(?:and|then)\s+(?:[^\W_]+ly\s+)?[^\W_]+ed\b")
 # Verbs with no passive: "the convoy arrived in X" is never a reduced relative.
 _INTRANSITIVE = frozenset(
