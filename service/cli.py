@@ -678,8 +678,7 @@ def backfill(
     _backfill_report(result, dry_run=dry_run)
     if result.interrupted:
         click.echo(
-            f"interrupted: {result.left} items not handled; run the same command again "
-            "to continue",
+            f"interrupted: {result.left} items not handled; run the same command again to continue",
             err=True,
         )
         sys.exit(130)
@@ -836,8 +835,7 @@ def _run_reextract(pipeline: Any, window: Any, apply: bool, stop: threading.Even
             click.echo(f"  - {describe(version.event)}")
         for change in diff.changed:
             click.echo(
-                f"  ~ {describe(change.old)} -> {describe(change.new)} "
-                f"[{', '.join(change.fields)}]"
+                f"  ~ {describe(change.old)} -> {describe(change.new)} [{', '.join(change.fields)}]"
             )
 
     result = reextract(

@@ -211,9 +211,7 @@ def similarity(a: str, b: str, k: int) -> Similarity:
     if not sa or not sb:
         return Similarity(0.0, 0.0)
     common = len(sa & sb)
-    return Similarity(
-        jaccard=common / len(sa | sb), containment=common / min(len(sa), len(sb))
-    )
+    return Similarity(jaccard=common / len(sa | sb), containment=common / min(len(sa), len(sb)))
 
 
 def is_duplicate(sim: Similarity, settings: DedupSettings) -> bool:
@@ -231,9 +229,7 @@ class Verdict:
     similarity: Similarity
 
 
-def judge(
-    text: str, candidates: Mapping[int, str], settings: DedupSettings
-) -> Verdict | None:
+def judge(text: str, candidates: Mapping[int, str], settings: DedupSettings) -> Verdict | None:
     """The candidate ``text`` duplicates best, if any; ties go to the oldest (lowest id)."""
     if len(words(text)) < settings.min_words:
         return None

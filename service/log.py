@@ -67,9 +67,7 @@ def setup(level: str = "INFO", stream: TextIO | None = None) -> None:
     for old in list(root.handlers):
         if getattr(old, "_service_handler", False):
             root.removeHandler(old)
-    handler: logging.Handler = (
-        _StderrHandler() if stream is None else logging.StreamHandler(stream)
-    )
+    handler: logging.Handler = _StderrHandler() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(KeyValueFormatter())
     handler._service_handler = True  # type: ignore[attr-defined]
     root.addHandler(handler)

@@ -112,9 +112,7 @@ class _Sorted:
 class BandedIndex:
     """MinHash signatures by row, with LSH bands over the lead; ids are int64."""
 
-    def __init__(
-        self, num_perm: int, bands: int, rows: int, *, buffer_rows: int = 8192
-    ) -> None:
+    def __init__(self, num_perm: int, bands: int, rows: int, *, buffer_rows: int = 8192) -> None:
         if bands * rows > num_perm:
             raise ValueError(f"{bands} bands of {rows} rows need more than {num_perm} values")
         self.num_perm, self.bands, self.rows = num_perm, bands, rows

@@ -53,9 +53,7 @@ def health(inputs: HealthInputs) -> tuple[int, dict[str, Any]]:
         problems.append("scheduler: not running")
     if inputs.max_poll_age_seconds > 0 and (age is None or age > inputs.max_poll_age_seconds):
         shown = "none yet" if age is None else f"{age:.0f}s ago"
-        problems.append(
-            f"last successful poll: {shown} (limit {inputs.max_poll_age_seconds:g}s)"
-        )
+        problems.append(f"last successful poll: {shown} (limit {inputs.max_poll_age_seconds:g}s)")
     body: dict[str, Any] = {
         "status": "unhealthy" if problems else "ok",
         "database": "ok" if inputs.database_error is None else "unreachable",

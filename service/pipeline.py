@@ -660,6 +660,7 @@ class Pipeline:
             writes=tuple(writes),
             alerts=alerts,
         )
+
     def events_for(
         self, report: Report, *, now: datetime, log_extra: dict[str, str] | None = None
     ) -> list[Event]:
@@ -721,9 +722,7 @@ class Pipeline:
         started = self._monotonic()
         index = dedup.DedupIndex(self.settings.dedup)
         with self._transaction() as session:
-            index.add_many(
-                store.iter_signatures(session, num_perm=self.settings.dedup.num_perm)
-            )
+            index.add_many(store.iter_signatures(session, num_perm=self.settings.dedup.num_perm))
         self.index = index
         self._index_ready = True
         log.info(

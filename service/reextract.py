@@ -61,9 +61,7 @@ class ArticleDiff:
         return not (self.added or self.removed or self.changed)
 
 
-_COMPARED = tuple(
-    f.name for f in dataclasses.fields(Event) if f.name not in ("source", "evidence")
-)
+_COMPARED = tuple(f.name for f in dataclasses.fields(Event) if f.name not in ("source", "evidence"))
 
 
 def _view(event: Event) -> dict[str, Any]:

@@ -613,9 +613,7 @@ def articles_without_signature(
 
 def replace_signature(session: Session, article_id: int, signature: Signature) -> None:
     session.execute(
-        sa.delete(models.ArticleSignature).where(
-            models.ArticleSignature.article_id == article_id
-        )
+        sa.delete(models.ArticleSignature).where(models.ArticleSignature.article_id == article_id)
     )
     add_signature(session, article_id, signature)
 
@@ -1125,9 +1123,7 @@ def open_backfill_run(
         )
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open backfill run of {source}: {exc}") from exc
-    return BackfillRunState(
-        id=row.id, done=done, resumed=resumed, finished_before=row.finished_at
-    )
+    return BackfillRunState(id=row.id, done=done, resumed=resumed, finished_before=row.finished_at)
 
 
 def record_backfill_item(

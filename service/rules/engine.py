@@ -432,6 +432,14 @@ class _Extraction:
         # point into the original text), so no lookup spends time on them.
         kept = _kept_text(doc.text, self.sentences)
         self.mt: MatchText = to_match_text(kept)
+        self._title_mts = [
+            to_match_text(t)
+            for t in [doc.title, *(s.text for s in self.sentences if s.zone is Zone.HEAD)]
+            if t
+        ]
+        self.placeless = not self._names_a_place()
+        if self.placeless:
+            return
         blocked = rules.actors.ignored_spans(self.mt)
         self.actor_mentions = rules.actors.find(self.mt, blocked)
         # A place inside an actor's name ("Deir Ezzor Military Council") is not a place.
@@ -480,24 +488,34 @@ class _Extraction:
                     return day
         return pub
 
+    def _names_a_place(self) -> bool:
+        """Whether the text names a place the gazetteer knows, or the title one in the province.
+
+        Every event is placed at one of those (or at a previous event's), so a report
+        naming none has no events: most pages of an outlet's archive are about something
+        else, and this check is all they cost.
+        """
+        return next(iter(self.r.gazetteer.index.find(self.mt)), None) is not None or (
+            self._title_place() is not None
+        )
+
+    def _title_place(self) -> Place | None:
+        """The first place in the province named by the title or a heading."""
+        for mt in self._title_mts:
+            for h in self.r.gazetteer.index.find(mt):
+                p = self.r.gazetteer.resolve(h, mt)
+                if p.in_region:
+                    return p
+        return None
+
     def _title_context(self) -> tuple[Place | None, Actor | None]:
-        texts = [self.doc.title] if self.doc.title else []
-        texts += [s.text for s in self.sentences if s.zone is Zone.HEAD]
-        place = actor = None
-        for t in texts:
-            if not t:
-                continue
-            mt = to_match_text(t)
-            if place is None:
-                for h in self.r.gazetteer.index.find(mt):
-                    p = self.r.gazetteer.resolve(h, mt)
-                    if p.in_region:
-                        place = p
-                        break
-            if actor is None:
-                found = self.r.actors.find(mt, self.r.actors.ignored_spans(mt))
-                if found:
-                    actor = found[0].entry.actor()
+        place = self._title_place()
+        actor = None
+        for mt in self._title_mts:
+            found = self.r.actors.find(mt, self.r.actors.ignored_spans(mt))
+            if found:
+                actor = found[0].entry.actor()
+                break
         if actor is None:
             counts: dict[Affiliation, int] = {}
             for a in self.actor_mentions:
@@ -967,6 +985,8 @@ class _Extraction:
 
     # -------------------------------------------------------------------- main
     def run(self) -> list[Event]:
+        if self.placeless:
+            return []
         prev_subject: Actor | None = None
         prev_paragraph = -1
         para_date: str | None = None
@@ -1127,16 +1147,10 @@ class _Extraction:
                 self._enrich(last, loc, origin, sdates, quantities, equipment, idx)
                 continue
             if actor is None:
-                actor = self._militia_pointer(
-                    clause[0], clause[1] if frame.actor_is_object else ts
-                )
+                actor = self._militia_pointer(clause[0], clause[1] if frame.actor_is_object else ts)
             if actor is None and _OUR_FORCES.search(mt[clause[0] : ts]):
                 actor = self._outlet_actor()  # an SDF statement's "our forces"
-            if (
-                actor is None
-                and etype in _VIOLENT
-                and _UNATTRIBUTED_AIR.search(mt[clause[0] : ts])
-            ):
+            if actor is None and etype in _VIOLENT and _UNATTRIBUTED_AIR.search(mt[clause[0] : ts]):
                 actor = self.r.actors.generic(Affiliation.UNKNOWN)
             if actor is None:
                 if victim_passive and etype in _VIOLENT:
@@ -1147,9 +1161,7 @@ class _Extraction:
                     ref = next(
                         (c for c in reversed(self.candidates) if _same_kind(c.type, etype)), last
                     )
-                    actor = (
-                        ref.actor if anaphoric else self.r.actors.generic(ref.actor.affiliation)
-                    )
+                    actor = ref.actor if anaphoric else self.r.actors.generic(ref.actor.affiliation)
                 elif last is not None and last.paragraph == s.paragraph:
                     actor = self.r.actors.generic(last.actor.affiliation)
                 elif prev_subject is not None:

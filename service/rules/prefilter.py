@@ -175,9 +175,7 @@ class PatternSet(Generic[K]):
                 found.setdefault(literal, []).append(end - len(literal) + 1)
         return found
 
-    def finditer(
-        self, text: str, lowered: str | None = None
-    ) -> Iterator[tuple[re.Match[str], K]]:
+    def finditer(self, text: str, lowered: str | None = None) -> Iterator[tuple[re.Match[str], K]]:
         """Every match of every pattern in ``text``.
 
         The literals are looked for in ``lowered``, ``text`` in lower case with the same
@@ -205,9 +203,7 @@ class PatternSet(Generic[K]):
             best: list[tuple[int, int]] | None = None
             for literals in sets:
                 found = [
-                    (at, len(literal))
-                    for literal in literals
-                    for at in positions.get(literal, ())
+                    (at, len(literal)) for literal in literals for at in positions.get(literal, ())
                 ]
                 if best is None or len(found) < len(best):
                     best = found

@@ -70,9 +70,7 @@ def invoke(config_dir: Path) -> Invoke:
 
 
 @pytest.fixture(params=BACKENDS)
-def database_url(
-    request: pytest.FixtureRequest, tmp_path: Path, postgres_databases: object
-) -> str:
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, postgres_databases: object) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'data' / 'service.db'}"
     return postgres_databases.create()  # type: ignore[attr-defined, no-any-return]

@@ -48,7 +48,7 @@ def test_metrics_and_healthz_of_a_running_daemon(tmp_path: Path, outlet: Outlet)
         )
         with config.open("a") as handle:
             handle.write(
-                f'\n[http_server]\nenabled = true\nport = {port}\n\n'
+                f"\n[http_server]\nenabled = true\nport = {port}\n\n"
                 f'[[webhooks]]\nname = "analysts"\nurl = "{receiver.url}"\nsecret = "{SECRET}"\n'
             )
         invoke("--config", str(config), "db", "upgrade")

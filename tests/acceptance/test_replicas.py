@@ -108,9 +108,7 @@ def test_three_replicas_poll_each_feed_once_per_interval_and_survive_a_kill(
             def all_sent() -> bool:
                 with store.session_scope(factory) as session:
                     states = store.list_deliveries(session)
-                return bool(states) and all(
-                    s.status is DeliveryStatus.DELIVERED for s in states
-                )
+                return bool(states) and all(s.status is DeliveryStatus.DELIVERED for s in states)
 
             assert receiver.wait_for(all_sent, 20)
             for replica in replicas[1:]:
@@ -148,9 +146,7 @@ def test_three_replicas_poll_each_feed_once_per_interval_and_survive_a_kill(
 
     # Every entry stored exactly once, events once per article.
     with store.session_scope(factory) as session:
-        articles = session.execute(
-            sa.select(models.Article.feed_id, models.Article.guid)
-        ).all()
+        articles = session.execute(sa.select(models.Article.feed_id, models.Article.guid)).all()
         assert len(articles) == len(set(articles)) == farm.published() == 2 * FEEDS
         links = session.execute(
             sa.select(models.EventArticle.event_id, models.EventArticle.article_id)

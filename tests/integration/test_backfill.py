@@ -447,9 +447,9 @@ def test_interrupted_run_resumes_where_it_stopped(
     urls = tuple(outlet.page_url(s) for s in STORIES)
     source = BackfillSource(SourceKind.URLS, "list.txt", urls=urls)
     stop = threading.Event()
-    first = Backfill(
-        make_pipeline(), progress=StopAfter(stop, 2), stop=stop, now=lambda: NOW
-    ).run(source, BackfillOptions(concurrency=1))
+    first = Backfill(make_pipeline(), progress=StopAfter(stop, 2), stop=stop, now=lambda: NOW).run(
+        source, BackfillOptions(concurrency=1)
+    )
     assert first.interrupted and first.left == len(STORIES) - 2
     assert len(articles(engine)) == 2
 
@@ -499,11 +499,14 @@ def test_reextract_shows_a_rule_change_then_applies_it(
     assert changed and {c.fields for c in changed} == {("location",)}
     assert all(c.new.location.lat == 35.0301 for c in changed)
     with engine.connect() as connection:  # showing changes nothing
-        assert connection.scalar(
-            sa.select(sa.func.count()).select_from(models.Event).where(
-                models.Event.location_lat == 35.0301
+        assert (
+            connection.scalar(
+                sa.select(sa.func.count())
+                .select_from(models.Event)
+                .where(models.Event.location_lat == 35.0301)
             )
-        ) == 0
+            == 0
+        )
 
     applied = reextract(make_pipeline(new_rules), window=DateWindow(), apply=True, now=NOW)
     assert len(applied.diffs) == len(shown.diffs)
@@ -516,6 +519,7 @@ def test_reextract_shows_a_rule_change_then_applies_it(
     assert event_count(engine) == count_before  # updated in place, same ids
     again = reextract(make_pipeline(new_rules), window=DateWindow(), apply=False, now=NOW)
     assert again.diffs == ()
+
 
 # ------------------------------------------------------------------ merged events, alerts
 

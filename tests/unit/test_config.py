@@ -91,21 +91,21 @@ def test_bad_dedup_settings_are_named(tmp_path: Path, line: str, message: str) -
 
 
 def test_mirror_hosts_are_normalised(tmp_path: Path) -> None:
-    line = "mirror_domains = [\"WWW.Mirror.example = www.origin.example\"]"
+    line = 'mirror_domains = ["WWW.Mirror.example = www.origin.example"]'
     path = write(tmp_path, f"[dedup]\n{line}\n")
     settings = load_settings(path, environ={})
     assert settings.dedup.mirror_domains == (("mirror.example", "origin.example"),)
 
 
 def test_config_path_from_environment(tmp_path: Path) -> None:
-    path = write(tmp_path, '[http]\nmax_redirects = 2\n')
+    path = write(tmp_path, "[http]\nmax_redirects = 2\n")
     settings = load_settings(environ={"SERVICE_CONFIG": str(path)})
     assert settings.config_path == path
     assert settings.http.max_redirects == 2
 
 
 def test_explicit_path_beats_environment(tmp_path: Path) -> None:
-    path = write(tmp_path, '[http]\nmax_redirects = 3\n')
+    path = write(tmp_path, "[http]\nmax_redirects = 3\n")
     settings = load_settings(path, environ={"SERVICE_CONFIG": str(tmp_path / "nope.toml")})
     assert settings.http.max_redirects == 3
 
@@ -428,7 +428,7 @@ BAD_FILES = [
     (
         "feed-unknown-key",
         "",
-        FEED.format(name="a", url="https://a.org/feed") + 'intervall = 600\n',
+        FEED.format(name="a", url="https://a.org/feed") + "intervall = 600\n",
         "feeds",
         "feeds[0].intervall",
         "600",

@@ -103,7 +103,11 @@ CASES = [
     (
         "the-reinforcements-point-back-to-the-last-movement",
         "The Syrian army sent reinforcements to al-Mayadin on Saturday. On Friday, ISIS cells attacked a post near al-Shoula. The reinforcements arrived on Sunday in al-Quriyah.",
-        [("deployment", "regime", "al-Mayadin"), ("attack", "isis", "al-Shoula"), ("deployment", "regime", "al-Quriyah")],
+        [
+            ("deployment", "regime", "al-Mayadin"),
+            ("attack", "isis", "al-Shoula"),
+            ("deployment", "regime", "al-Quriyah"),
+        ],
     ),
     (
         "pro-government-army-units",
@@ -213,7 +217,10 @@ CASES = [
     (
         "an-abbreviation-in-brackets-is-not-a-subject",
         "A coalition convoy arrived at the Conoco gas field on Monday. It was escorted by fighters of the Syrian Democratic Forces (SDF).\n\nOn November 14, a convoy of 18 trucks arrived at the same base.",
-        [("deployment", "coalition", "Conoco gas field"), ("deployment", "coalition", "Conoco gas field")],
+        [
+            ("deployment", "coalition", "Conoco gas field"),
+            ("deployment", "coalition", "Conoco gas field"),
+        ],
     ),
     (
         "dispersal-after-an-arrival-is-a-detail",
@@ -548,3 +555,51 @@ def test_could_not_confirm_hedges_rather_than_blocks(rules: RuleSet) -> None:
         "brought three trucks of ammunition to its positions in Hatla on Monday night.",
     )
     assert (event.type.value, event.location.name, event.hedged) == ("deployment", "Hatla", True)
+
+
+def test_a_report_naming_no_known_place_has_no_events(rules: RuleSet) -> None:
+    assert (
+        run(
+            rules,
+            "Army units shelled rebel positions on Monday and Russian jets struck a convoy. "
+            "Hezbollah fighters withdrew from two villages the next day.",
+        )
+        == []
+    )
+
+
+def test_a_body_without_places_takes_the_title_s_place(rules: RuleSet) -> None:
+    [event] = run(
+        rules,
+        "The SDF sent reinforcements with armoured vehicles on Monday.",
+        title="SDF reinforcements reach al-Busayrah",
+    )
+    assert (event.type.value, event.location.name) == ("deployment", "al-Busayrah")
+
+
+def test_the_no_place_shortcut_changes_no_report_s_events(
+    rules: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every corpus report gives the same events with the shortcut as without it."""
+    from service.cli import read_manifest_doc
+    from service.corpus import read_manifest
+    from service.rules import engine
+
+    root = PROJECT_RULES.parents[1]
+    manifests = [
+        root / "corpus" / "seeds" / "MANIFEST.json",
+        *sorted((root / "tests" / "data").glob("*/MANIFEST.json")),
+    ]
+    docs = [read_manifest_doc(doc) for m in manifests for doc in read_manifest(m)]
+    docs += [Document(text, PUB, title=title) for text, title in _PLACELESS_PAGES]
+    with_shortcut = [rules.extract(doc) for doc in docs]
+    monkeypatch.setattr(engine._Extraction, "_names_a_place", lambda self: True)
+    without = [rules.extract(doc) for doc in docs]
+    assert with_shortcut == without
+    assert sum(map(len, without)) > 200  # the corpora do produce events
+
+
+_PLACELESS_PAGES = [
+    ("Markets rallied on Monday after the central bank held rates. Analysts expect a cut.", None),
+    ("Police arrested two men after clashes near the stadium.", "Derby ends in violence"),
+]

@@ -31,7 +31,6 @@ def cases(table: list[tuple[str, str, object, str | None]]) -> list[object]:
     ]
 
 
-
 QUANTITIES: list[tuple[str, str, object, str | None]] = [
     ("digits", "30 vehicles arrived in the town.", {"vehicles": 30}, None),
     ("more-than", "A convoy of more than 60 military vehicles arrived.", {"vehicles": 60}, None),
