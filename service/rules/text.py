@@ -101,7 +101,9 @@ _POSSESSIVE = re.compile(r"[" + _APOSTROPHES + r"](?=[sS](?![^\W\d_]))")
 
 
 _DELETED = "\x00"  # an apostrophe or a combining mark, in the one-to-one form
+_EXPANDED = "\x01"  # stands in the one-to-one form for a fold of several characters
 _ONE_TO_ONE: dict[str, str | None] = {}  # non-ASCII character -> its one-character fold
+_EXPANSIONS: dict[str, str] = {}  # non-ASCII character -> its fold of several characters
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _ASCII_SPACE = re.compile(
     "["
@@ -118,15 +120,40 @@ class _NotOneToOne(Exception):
     pass
 
 
-def _one_to_one(m: re.Match[str]) -> str:
+def _one_to_one(m: re.Match[str], expansions: list[str]) -> str:
     ch = m.group()
     f = _ONE_TO_ONE.get(ch, "")
     if f == "":
         folded = _fold(ch)
-        f = _ONE_TO_ONE[ch] = (folded or _DELETED) if len(folded) <= 1 else None
+        if len(folded) <= 1:
+            f = folded or _DELETED
+        elif " " in folded:
+            f = None
+        else:
+            f, _EXPANSIONS[ch] = _EXPANDED, folded
+        _ONE_TO_ONE[ch] = f
     if f is None:
         raise _NotOneToOne
+    if f == _EXPANDED:
+        expansions.append(_EXPANSIONS[ch])
     return f
+
+
+def _expand(text: str, offsets: list[int], expansions: list[str]) -> tuple[str, list[int]]:
+    """Each placeholder, in order, replaced by its fold; each character of a fold maps
+    to the placeholder's original offset (as the character loop maps them)."""
+    out: list[str] = []
+    mapped: list[int] = []
+    at = 0
+    places = [i for i, ch in enumerate(text) if ch == _EXPANDED]
+    for i, fold in zip(places, expansions, strict=True):
+        out += (text[at:i], fold)
+        mapped += offsets[at:i]
+        mapped += [offsets[i]] * len(fold)
+        at = i + 1
+    out.append(text[at:])
+    mapped += offsets[at:]  # with the extra one at the end
+    return "".join(out), mapped
 
 
 def to_match_text(text: str) -> MatchText:
@@ -137,7 +164,7 @@ def to_match_text(text: str) -> MatchText:
     """
     # A possessive "'s" becomes a separate "s": "Hezbollah's" reads "hezbollah s".
     possessive = [m.start() for m in _POSSESSIVE.finditer(text)]
-    if _DELETED in text:  # the marker itself: only the loop can tell them apart
+    if _DELETED in text or _EXPANDED in text:  # a marker itself: only the loop can tell
         return _to_match_text_slow(text, set(possessive))
     work = text
     if possessive:
@@ -145,9 +172,10 @@ def to_match_text(text: str) -> MatchText:
         for i in possessive:
             chars[i] = " "
         work = "".join(chars)
+    expansions: list[str] = []  # folds of several characters ("…" -> "..."), in order
     if not work.isascii():
         try:
-            work = _NON_ASCII.sub(_one_to_one, work)
+            work = _NON_ASCII.sub(lambda m: _one_to_one(m, expansions), work)
         except _NotOneToOne:
             return _to_match_text_slow(text, set(possessive))
     work = _ASCII_APOSTROPHE.sub(_DELETED, _ASCII_SPACE.sub(" ", work.lower()))
@@ -168,7 +196,10 @@ def to_match_text(text: str) -> MatchText:
         out.append(work[at:])
         offsets.extend(range(at, len(work)))
     offsets.append(len(text))
-    return MatchText("".join(out), tuple(offsets))
+    folded = "".join(out)
+    if expansions:
+        folded, offsets = _expand(folded, offsets, expansions)
+    return MatchText(folded, tuple(offsets))
 
 
 def _to_match_text_slow(text: str, possessive: set[int]) -> MatchText:
