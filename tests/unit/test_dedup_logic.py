@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service import corroboration, dedup
 from service.config import DedupSettings
@@ -226,3 +228,23 @@ def test_enrich_adds_details_and_keeps_the_first_report() -> None:
     assert (merged.date, merged.date_precision) == ("2020-06-03", DatePrecision.DAY)
     assert merged.equipment == ("artillery",) and merged.hedged is False
     assert merged.evidence == first.evidence and merged.source == first.source
+
+
+def _datasketch_values(items: set[str], num_perm: int) -> bytes:
+    """The MinHash values as datasketch computes them with its own default hash."""
+    import numpy as np
+    from datasketch import MinHash
+
+    mh = MinHash(num_perm=num_perm, seed=dedup.SEED, scheme=dedup.SCHEME)
+    mh.update_batch([item.encode("utf-8") for item in items])
+    return np.asarray(mh.hashvalues, dtype="<u4").tobytes()
+
+
+@given(st.text(alphabet=st.sampled_from("ab cdé ثقف\n"), max_size=400))
+def test_signatures_stay_those_datasketch_computes(text: str) -> None:
+    """Stored signatures keep matching new ones: the bulk hashing changes no value."""
+    settings = replace(SETTINGS, lead_words=20, shingle_words=3, num_perm=32)
+    sig = dedup.signature(text, settings)
+    tokens = dedup.words(text)
+    assert sig.whole == _datasketch_values(dedup.shingles(tokens, 3), 32)
+    assert sig.lead == _datasketch_values(dedup.shingles(tokens[:20], 3), 32)
