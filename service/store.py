@@ -27,6 +27,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, Connection, Engine, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -412,30 +413,44 @@ def _feed_state(row: models.Feed, *, configured: bool, settings: FeedSettings | 
 
 def add_article(session: Session, article: NewArticle) -> int:
     """Insert an article and return its id."""
-    row = models.Article(
-        url=article.url,
-        canonical_url=article.canonical_url,
-        outlet=article.outlet,
-        title=article.title,
-        published=article.published,
-        published_is_estimate=article.published_is_estimate,
-        fetched=article.fetched,
-        text=article.text,
-        content_hash=article.content_hash,
-        is_seed=article.is_seed,
-        origin_kind=article.origin_kind,
-        guid=article.guid,
-        feed_id=article.feed_id,
-        alternate_url=article.alternate_url,
-        duplicate_of=article.duplicate_of,
-        similarity=article.similarity,
-    )
     try:
-        with session.begin_nested():
-            session.add(row)
+        article_id = session.scalar(
+            _insert(session, models.Article)
+            .on_conflict_do_nothing()
+            .returning(models.Article.id)
+            .values(
+                url=article.url,
+                canonical_url=article.canonical_url,
+                outlet=article.outlet,
+                title=article.title,
+                published=article.published,
+                published_is_estimate=article.published_is_estimate,
+                fetched=article.fetched,
+                text=article.text,
+                content_hash=article.content_hash,
+                is_seed=article.is_seed,
+                origin_kind=article.origin_kind,
+                guid=article.guid,
+                feed_id=article.feed_id,
+                alternate_url=article.alternate_url,
+                duplicate_of=article.duplicate_of,
+                similarity=article.similarity,
+            )
+        )
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot store article {article.url or article.title!r}: {exc}") from exc
-    return row.id
+    if article_id is None:  # the transaction goes on (no savepoint needed)
+        raise StoreError(
+            f"cannot store article {article.url or article.title!r}: "
+            "its URL or feed entry is stored already"
+        )
+    return int(article_id)
+
+
+def _insert(session: Session, model: type[models.Base]) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL both do)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
 
 
 def find_seed_by_hash(session: Session, content_hash: str) -> int | None:
@@ -528,55 +543,48 @@ DEDUP_LOCK_KEY = 0x6465647570  # "dedup"
 def find_exact(
     session: Session, *, urls: Sequence[str], raw_url: str | None, content_hash: str
 ) -> ExactMatch | None:
-    """An article with one of the canonical ``urls`` (or this ``raw_url``) or this text.
+    """An article with this ``raw_url``, else one of the canonical ``urls``, else this
+    text (the oldest), asked in one query.
 
     A match that is itself a duplicate resolves to the article it duplicates.
     """
-    target = sa.func.coalesce(models.Article.duplicate_of, models.Article.id)
+    article = models.Article
+    target = sa.func.coalesce(article.duplicate_of, article.id).label("target")
+    asks = []  # (what matched, its query), in order of precedence
     if raw_url is not None:
-        found = session.scalar(sa.select(target).where(models.Article.url == raw_url))
-        if found is not None:
-            return ExactMatch(found, "url", same_url=True)
+        asks.append(sa.select(sa.literal(0).label("kind"), target).where(article.url == raw_url))
     wanted = [url for url in urls if url]
     if wanted:
-        found = session.scalar(
-            sa.select(target)
-            .where(
-                sa.or_(
-                    models.Article.canonical_url.in_(wanted),
-                    models.Article.alternate_url.in_(wanted),
-                )
-            )
-            .order_by(models.Article.id)
-            .limit(1)
+        asks.append(
+            sa.select(sa.literal(1).label("kind"), target)
+            .where(sa.or_(article.canonical_url.in_(wanted), article.alternate_url.in_(wanted)))
+            .order_by(article.id)
         )
-        if found is not None:
-            return ExactMatch(found, "url", same_url=False)
-    found = session.scalar(
-        sa.select(target)
-        .where(models.Article.content_hash == content_hash)
-        .order_by(models.Article.id)
-        .limit(1)
+    asks.append(
+        sa.select(sa.literal(2).label("kind"), target)
+        .where(article.content_hash == content_hash)
+        .order_by(article.id)
     )
-    if found is not None:
-        return ExactMatch(found, "text", same_url=False)
-    return None
+    found = session.execute(sa.union_all(*(ask.limit(1).subquery().select() for ask in asks))).all()
+    if not found:
+        return None
+    kind, article_id = min(found)
+    return ExactMatch(article_id, "text" if kind == 2 else "url", same_url=kind == 0)
 
 
 def add_signature(session: Session, article_id: int, signature: Signature) -> None:
     num_perm = len(signature.lead) // 4
     try:
-        with session.begin_nested():
-            session.add(
-                models.ArticleSignature(
-                    article_id=article_id,
-                    num_perm=num_perm,
-                    words=signature.words,
-                    shingles=signature.shingles,
-                    lead=signature.lead,
-                    whole=signature.whole,
-                )
+        session.execute(
+            sa.insert(models.ArticleSignature).values(
+                article_id=article_id,
+                num_perm=num_perm,
+                words=signature.words,
+                shingles=signature.shingles,
+                lead=signature.lead,
+                whole=signature.whole,
             )
+        )
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot store the signature of article {article_id}: {exc}") from exc
 
@@ -1130,23 +1138,20 @@ def record_backfill_item(
     session: Session, run_id: int, record: BackfillItemRecord, *, now: datetime
 ) -> None:
     """Write (or overwrite) what a run did with one item."""
+    values = {
+        "item": record.item,
+        "status": record.status,
+        "article_id": record.article_id,
+        "events": record.events,
+        "error": record.error,
+        "updated_at": now,
+    }
     try:
-        row = session.scalar(
-            sa.select(models.BackfillItem).where(
-                models.BackfillItem.run_id == run_id,
-                models.BackfillItem.item_key == record.item_key,
-            )
+        session.execute(
+            _insert(session, models.BackfillItem)
+            .values(run_id=run_id, item_key=record.item_key, **values)
+            .on_conflict_do_update(index_elements=["run_id", "item_key"], set_=values)
         )
-        if row is None:
-            row = models.BackfillItem(run_id=run_id, item_key=record.item_key)
-            session.add(row)
-        row.item = record.item
-        row.status = record.status
-        row.article_id = record.article_id
-        row.events = record.events
-        row.error = record.error
-        row.updated_at = now
-        session.flush()
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot record backfill item {record.item}: {exc}") from exc
 
