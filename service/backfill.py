@@ -28,13 +28,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from sqlalchemy.orm import Session
+
 from service import clock, store
 from service.config import FeedSettings
 from service.enums import ArticleOrigin, BackfillItemStatus
 from service.errors import ConfigError, ExtractError, FetchError, IngestError, ParseError
 from service.extract import ExtractedArticle, clean_text
 from service.hashing import content_hash
-from service.pipeline import IngestStatus, Pipeline, Report
+from service.pipeline import IngestResult, IngestStatus, Pipeline, Report
 from service.reextract import (
     ArticleDiff,
     StoredVersion,
@@ -107,6 +109,11 @@ class ItemOutcome:
     error: str | None = None
     title: str | None = None
     published: datetime | None = None
+    recorded: bool = False  # the run's record of it was written with the article
+
+
+# Writes a run's record of the item being handled: (session, status, events).
+Recorder = Callable[[Session, BackfillItemStatus, int], None]
 
 
 @dataclass
@@ -438,8 +445,16 @@ class Backfill:
     def _handle(
         self, item: Item, options: BackfillOptions, state: store.BackfillRunState | None
     ) -> ItemOutcome:
+        recorder: Recorder | None = None
+        if state is not None:
+            run_id = state.id
+
+            def recorder(session: Session, status: BackfillItemStatus, events: int) -> None:
+                record = store.BackfillItemRecord(item.key, item.label, status, events=events)
+                store.record_backfill_item(session, run_id, record, now=self._now())
+
         try:
-            outcome = self._process(item, options)
+            outcome = self._process(item, options, recorder)
         except IngestError as exc:  # e.g. the database refused: recorded, run goes on
             outcome = ItemOutcome(item, BackfillItemStatus.FAILED, error=str(exc))
         except Exception as exc:
@@ -447,7 +462,7 @@ class Backfill:
             outcome = ItemOutcome(
                 item, BackfillItemStatus.FAILED, error=f"internal: {type(exc).__name__}: {exc}"
             )
-        if state is not None and outcome.status is not None:
+        if state is not None and outcome.status is not None and not outcome.recorded:
             record = store.BackfillItemRecord(
                 item_key=item.key,
                 item=item.label,
@@ -462,10 +477,12 @@ class Backfill:
                 log.error("Backfill item not recorded", exc_info=True, extra={"url": item.label})
         return outcome
 
-    def _process(self, item: Item, options: BackfillOptions) -> ItemOutcome:
+    def _process(
+        self, item: Item, options: BackfillOptions, recorder: Recorder | None
+    ) -> ItemOutcome:
         now = self._now()
         if item.path is not None:
-            return self._process_file(item, item.path, options, now)
+            return self._process_file(item, item.path, options, now, recorder)
         # A sitemap's lastmod is not the publication date, but nothing is published
         # after it was last modified: before --since is out either way.
         if item.published_is_publication:
@@ -510,10 +527,15 @@ class Backfill:
             guid=item.guid,
             feed_id=item.feed_id,
         )
-        return self._store(item, report, options, now, fetched=fetched)
+        return self._store(item, report, options, now, recorder, fetched=fetched)
 
     def _process_file(
-        self, item: Item, path: Path, options: BackfillOptions, now: datetime
+        self,
+        item: Item,
+        path: Path,
+        options: BackfillOptions,
+        now: datetime,
+        recorder: Recorder | None,
     ) -> ItemOutcome:
         try:
             raw = path.read_bytes()
@@ -552,7 +574,7 @@ class Backfill:
             published_is_estimate=item.published_is_estimate or published is None,
             origin_kind=ArticleOrigin.FILE,
         )
-        return self._store(item, report, options, now, fetched=True)
+        return self._store(item, report, options, now, recorder, fetched=True)
 
     def _url_known(self, item: Item) -> bool:
         if item.url is not None and item.url in self._known.urls:
@@ -596,7 +618,14 @@ class Backfill:
         return known
 
     def _store(
-        self, item: Item, report: Report, options: BackfillOptions, now: datetime, *, fetched: bool
+        self,
+        item: Item,
+        report: Report,
+        options: BackfillOptions,
+        now: datetime,
+        recorder: Recorder | None,
+        *,
+        fetched: bool,
     ) -> ItemOutcome:
         if not options.window.contains(report.published):
             return ItemOutcome(item, BackfillItemStatus.OUT_OF_RANGE, fetched=fetched)
@@ -611,24 +640,36 @@ class Backfill:
                 title=report.title,
                 published=report.published,
             )
+        also: Callable[[Session, IngestResult], None] | None = None
+        if recorder is not None:
+            record = recorder
+
+            def also(session: Session, result: IngestResult) -> None:
+                record(session, _item_status(result), result.events)
+
         result = self.pipeline.ingest(
-            report, now=now, log_extra={"url": item.label}, alert=options.alert
+            report, now=now, log_extra={"url": item.label}, alert=options.alert, also=also
         )
-        if result.status is IngestStatus.EMPTY:
-            status = BackfillItemStatus.EMPTY
-        elif result.stored:
-            status = BackfillItemStatus.STORED
-        else:
-            status = BackfillItemStatus.DUPLICATE
         return ItemOutcome(
             item,
-            status,
+            _item_status(result),
             fetched=fetched,
             extracted=True,
             events=result.events,
             title=report.title,
             published=report.published,
+            # Not when the transaction that wrote it failed (NOT_STORED) or never ran.
+            recorded=also is not None
+            and result.status in (IngestStatus.STORED, IngestStatus.DUPLICATE),
         )
+
+
+def _item_status(result: IngestResult) -> BackfillItemStatus:
+    if result.status is IngestStatus.EMPTY:
+        return BackfillItemStatus.EMPTY
+    if result.stored:
+        return BackfillItemStatus.STORED
+    return BackfillItemStatus.DUPLICATE
 
 
 # ---------------------------------------------------------------------------- reextract

@@ -536,6 +536,7 @@ class Pipeline:
         now: datetime,
         log_extra: dict[str, str] | None = None,
         alert: bool = True,
+        also: Callable[[Session, IngestResult], None] | None = None,
     ) -> IngestResult:
         """Dedup, rules, then the article, its events and their alerts in one transaction.
 
@@ -544,7 +545,8 @@ class Pipeline:
         URL, same normalised text, or a near-duplicate of a stored article) is stored
         as a duplicate of it, with no events and no alerts.  ``alert=False`` stores
         without queueing any webhook delivery (``service backfill`` passes it unless
-        ``--alert``: history is not news).
+        ``--alert``: history is not news).  ``also`` writes what the caller keeps of
+        the result in the same transaction (a backfill run's record of the item).
         """
         extra = log_extra if log_extra is not None else {"url": report.url or "-"}
         if not report.text.strip():
@@ -612,6 +614,23 @@ class Pipeline:
                                 self.settings.webhooks,
                                 now=now,
                             )
+                    if seen is not None:
+                        result = IngestResult(
+                            status=IngestStatus.DUPLICATE,
+                            article_id=article_id,
+                            duplicate_of=seen.original,
+                            similarity=seen.similarity,
+                        )
+                    else:
+                        result = IngestResult(
+                            status=IngestStatus.STORED,
+                            article_id=article_id,
+                            events=len(events),
+                            writes=tuple(writes),
+                            alerts=alerts,
+                        )
+                    if also is not None:
+                        also(session, result)
                 if article_id is not None:
                     self.index.add(article_id, signature)
         except StoreError:
@@ -632,12 +651,7 @@ class Pipeline:
                     "article_id": article_id if article_id is not None else "-",
                 },
             )
-            return IngestResult(
-                status=IngestStatus.DUPLICATE,
-                article_id=article_id,
-                duplicate_of=seen.original,
-                similarity=seen.similarity,
-            )
+            return result
         count = len(events)
         metrics.ARTICLES.labels(report.origin_kind.value).inc()
         metrics.EVENTS.inc(count)
@@ -653,13 +667,7 @@ class Pipeline:
                 "alerts": alerts,
             },
         )
-        return IngestResult(
-            status=IngestStatus.STORED,
-            article_id=article_id,
-            events=count,
-            writes=tuple(writes),
-            alerts=alerts,
-        )
+        return result
 
     def events_for(
         self, report: Report, *, now: datetime, log_extra: dict[str, str] | None = None
