@@ -11,6 +11,7 @@ Time is a parameter (``now``): only ``clock.py`` reads the wall clock.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import uuid
@@ -414,32 +415,30 @@ def _feed_state(row: models.Feed, *, configured: bool, settings: FeedSettings | 
 def add_article(session: Session, article: NewArticle) -> int:
     """Insert an article and return its id."""
     try:
-        article_id = session.scalar(
-            _insert(session, models.Article)
-            .on_conflict_do_nothing()
-            .returning(models.Article.id)
-            .values(
-                url=article.url,
-                canonical_url=article.canonical_url,
-                outlet=article.outlet,
-                title=article.title,
-                published=article.published,
-                published_is_estimate=article.published_is_estimate,
-                fetched=article.fetched,
-                text=article.text,
-                content_hash=article.content_hash,
-                is_seed=article.is_seed,
-                origin_kind=article.origin_kind,
-                guid=article.guid,
-                feed_id=article.feed_id,
-                alternate_url=article.alternate_url,
-                duplicate_of=article.duplicate_of,
-                similarity=article.similarity,
-            )
+        article_id = session.connection().scalar(
+            _statements(session).add_article,
+            {
+                "url": article.url,
+                "canonical_url": article.canonical_url,
+                "outlet": article.outlet,
+                "title": article.title,
+                "published": article.published,
+                "published_is_estimate": article.published_is_estimate,
+                "fetched": article.fetched,
+                "text": article.text,
+                "content_hash": article.content_hash,
+                "is_seed": article.is_seed,
+                "origin_kind": article.origin_kind,
+                "guid": article.guid,
+                "feed_id": article.feed_id,
+                "alternate_url": article.alternate_url,
+                "duplicate_of": article.duplicate_of,
+                "similarity": article.similarity,
+            },
         )
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot store article {article.url or article.title!r}: {exc}") from exc
-    if article_id is None:  # the transaction goes on (no savepoint needed)
+    if article_id is None:  # ON CONFLICT DO NOTHING: the transaction goes on
         raise StoreError(
             f"cannot store article {article.url or article.title!r}: "
             "its URL or feed entry is stored already"
@@ -447,10 +446,61 @@ def add_article(session: Session, article: NewArticle) -> int:
     return int(article_id)
 
 
-def _insert(session: Session, model: type[models.Base]) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT (SQLite and PostgreSQL both do)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(model)
+@dataclass(frozen=True)
+class _Statements:
+    """Statements run for every report, built once per dialect (building and keying
+    a statement cost more than running it on SQLite)."""
+
+    add_article: Any
+    find_exact: Any
+    signature_ids: Any
+    record_item: Any
+
+
+@functools.cache
+def _statements_for(dialect: str) -> _Statements:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    article = models.Article
+    columns = [c.name for c in article.__table__.columns if c.name not in ("id", "created_at")]
+    add = (
+        insert(article)
+        .values({name: sa.bindparam(name) for name in columns})
+        .on_conflict_do_nothing()
+        .returning(article.id)
+    )
+    target = sa.func.coalesce(article.duplicate_of, article.id).label("target")
+    urls: tuple[Any, Any] = (sa.bindparam("url1"), sa.bindparam("url2"))
+    asks = [  # in order of precedence; a NULL parameter matches nothing
+        sa.select(sa.literal(0).label("kind"), target).where(
+            article.url == sa.bindparam("raw_url")
+        ),
+        sa.select(sa.literal(1).label("kind"), target)
+        .where(sa.or_(article.canonical_url.in_(urls), article.alternate_url.in_(urls)))
+        .order_by(article.id),
+        sa.select(sa.literal(2).label("kind"), target)
+        .where(article.content_hash == sa.bindparam("content_hash"))
+        .order_by(article.id),
+    ]
+    sig = models.ArticleSignature
+    kept = ["item", "status", "article_id", "events", "error", "updated_at"]
+    upsert = insert(models.BackfillItem).values(
+        {name: sa.bindparam(name) for name in ["run_id", "item_key", *kept]}
+    )
+    return _Statements(
+        add_article=add,
+        find_exact=sa.union_all(*(ask.limit(1).subquery().select() for ask in asks)),
+        signature_ids=sa.select(sig.article_id)
+        .where(sig.article_id > sa.bindparam("after_id"))
+        .order_by(sig.article_id),
+        record_item=upsert.on_conflict_do_update(
+            index_elements=["run_id", "item_key"],
+            set_={name: upsert.excluded[name] for name in kept},
+        ),
+    )
+
+
+def _statements(session: Session) -> _Statements:
+    return _statements_for(session.get_bind().dialect.name)
 
 
 def find_seed_by_hash(session: Session, content_hash: str) -> int | None:
@@ -543,29 +593,20 @@ DEDUP_LOCK_KEY = 0x6465647570  # "dedup"
 def find_exact(
     session: Session, *, urls: Sequence[str], raw_url: str | None, content_hash: str
 ) -> ExactMatch | None:
-    """An article with this ``raw_url``, else one of the canonical ``urls``, else this
-    text (the oldest), asked in one query.
+    """An article with this ``raw_url``, else one of the canonical ``urls`` (at most
+    two: the URL and its alias), else this text (the oldest), asked in one query.
 
     A match that is itself a duplicate resolves to the article it duplicates.
     """
-    article = models.Article
-    target = sa.func.coalesce(article.duplicate_of, article.id).label("target")
-    asks = []  # (what matched, its query), in order of precedence
-    if raw_url is not None:
-        asks.append(sa.select(sa.literal(0).label("kind"), target).where(article.url == raw_url))
-    wanted = [url for url in urls if url]
-    if wanted:
-        asks.append(
-            sa.select(sa.literal(1).label("kind"), target)
-            .where(sa.or_(article.canonical_url.in_(wanted), article.alternate_url.in_(wanted)))
-            .order_by(article.id)
+    url1, url2, *_ = [*(url for url in urls if url), None, None]
+    found = (
+        session.connection()
+        .execute(
+            _statements(session).find_exact,
+            {"raw_url": raw_url, "url1": url1, "url2": url2, "content_hash": content_hash},
         )
-    asks.append(
-        sa.select(sa.literal(2).label("kind"), target)
-        .where(article.content_hash == content_hash)
-        .order_by(article.id)
+        .all()
     )
-    found = session.execute(sa.union_all(*(ask.limit(1).subquery().select() for ask in asks))).all()
     if not found:
         return None
     kind, article_id = min(found)
@@ -636,11 +677,7 @@ def original_of(session: Session, article_id: int) -> int:
 
 def signature_ids(session: Session, *, after_id: int) -> list[int]:
     return list(
-        session.scalars(
-            sa.select(models.ArticleSignature.article_id)
-            .where(models.ArticleSignature.article_id > after_id)
-            .order_by(models.ArticleSignature.article_id)
-        )
+        session.connection().scalars(_statements(session).signature_ids, {"after_id": after_id})
     )
 
 
@@ -1138,19 +1175,19 @@ def record_backfill_item(
     session: Session, run_id: int, record: BackfillItemRecord, *, now: datetime
 ) -> None:
     """Write (or overwrite) what a run did with one item."""
-    values = {
-        "item": record.item,
-        "status": record.status,
-        "article_id": record.article_id,
-        "events": record.events,
-        "error": record.error,
-        "updated_at": now,
-    }
     try:
-        session.execute(
-            _insert(session, models.BackfillItem)
-            .values(run_id=run_id, item_key=record.item_key, **values)
-            .on_conflict_do_update(index_elements=["run_id", "item_key"], set_=values)
+        session.connection().execute(
+            _statements(session).record_item,
+            {
+                "run_id": run_id,
+                "item_key": record.item_key,
+                "item": record.item,
+                "status": record.status,
+                "article_id": record.article_id,
+                "events": record.events,
+                "error": record.error,
+                "updated_at": now,
+            },
         )
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot record backfill item {record.item}: {exc}") from exc
