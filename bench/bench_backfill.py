@@ -2,15 +2,19 @@
 whole pipeline, against trafilatura alone on the same pages with as many processes,
 in one run.
 
-Pipeline side: ``service backfill --urls`` as a user runs it, minus the CLI, with
-``--concurrency N`` and a sandbox of N worker processes: the pages are served on
-127.0.0.1 by a file server process (the outlet: not counted), fetched through the
-guarded fetcher, extracted in the sandbox's boxed workers (RLIMIT_AS, deadline),
-then dedup, rules and storage in a fresh SQLite database.
+Pipeline side, two ways, each as a user runs it minus the CLI, with ``--concurrency
+N`` and a sandbox of N worker processes, into a fresh SQLite database:
+
+* ``service backfill --dir`` (the figure): the pages are read from disk, extracted
+  in the sandbox's boxed workers (RLIMIT_AS, deadline), then dedup, rules and
+  storage: the stages the goal names;
+* ``service backfill --urls``: the same, but each page is fetched through the
+  guarded fetcher from a file server process on 127.0.0.1 (the outlet; its CPU is
+  not counted, though it runs on the same cores).
 
 Plain side: the same trafilatura call (``service.extract.extract_article``) on the
-same page bytes in N plain processes (no box, no fetch, nothing stored), each
-reading its pages from disk.
+same page bytes in N plain processes (no box, nothing stored), each reading its
+pages from disk.
 
 Both sides get the same N processes' worth of extraction on the same cores; the
 ratio of their pages per second is the figure (goal >= 0.9).  CPU seconds per page
@@ -98,7 +102,7 @@ def settings_for(workdir: Path, concurrency: int) -> Settings:
 
 
 def pipeline_round(
-    urls: tuple[str, ...],
+    source: BackfillSource,
     sandbox: Sandbox,
     worker_pids: list[int],
     rules: RuleSet,
@@ -112,7 +116,6 @@ def pipeline_round(
             settings, session_factory=store.session_factory(engine), rules=rules, sandbox=sandbox
         )
         try:
-            source = BackfillSource(SourceKind.URLS, "bench", urls=urls)
             main_before, workers_before = own_cpu(), cpu_seconds(worker_pids)
             started = time.perf_counter()
             result = Backfill(pipeline).run(source, BackfillOptions(concurrency=concurrency))
@@ -269,18 +272,25 @@ def main() -> int:
             thread.join()
         worker_pids = sorted(set(tree(os.getpid())) - before)
         urls = tuple(server.url("/" + quote(page.name)) for page in pages)
-        piped: list[Run] = []
+        sources = {
+            "backfill --dir": BackfillSource(SourceKind.DIR, str(cache)),
+            "backfill --urls": BackfillSource(SourceKind.URLS, "bench", urls=urls),
+        }
+        piped: dict[str, list[Run]] = {name: [] for name in sources}
         plains: list[Run] = []
         for number in range(1, args.rounds + 1):
-            piped.append(pipeline_round(urls, sandbox, worker_pids, rules, n))
-            plains.append(plain_round(pool, plain_pids, pages))
-            p, q = piped[-1], plains[-1]
+            for name, source in sources.items():
+                p = pipeline_round(source, sandbox, worker_pids, rules, n)
+                piped[name].append(p)
+                print(
+                    f"round {number}: {name:15s} {len(pages) / p.seconds:5.1f} pages/s "
+                    f"({p.cpu * 1000 / len(pages):.1f} ms CPU/page, of which main process "
+                    f"{p.main_cpu * 1000 / len(pages):.1f}, {p.cpu / p.seconds:.2f} cores "
+                    f"busy; {p.detail})"
+                )
+            plains.append(q := plain_round(pool, plain_pids, pages))
             print(
-                f"round {number}: pipeline {len(pages) / p.seconds:5.1f} pages/s "
-                f"({p.cpu * 1000 / len(pages):.1f} ms CPU/page, of which main process "
-                f"{p.main_cpu * 1000 / len(pages):.1f}, {p.cpu / p.seconds:.2f} cores busy; "
-                f"{p.detail}), "
-                f"plain {len(pages) / q.seconds:5.1f} pages/s "
+                f"round {number}: {'plain':15s} {len(pages) / q.seconds:5.1f} pages/s "
                 f"({q.cpu * 1000 / len(pages):.1f} ms CPU/page, {q.cpu / q.seconds:.2f} cores busy)"
             )
     finally:
@@ -288,28 +298,32 @@ def main() -> int:
         pool.join()
         sandbox.close()
         server.stop()
-    if piped:
+    if plains:
         summarise(piped, plains, len(pages), n)
     if args.stages:
         stages(pages, cache, rules)
     return 0
 
 
-def summarise(piped: list[Run], plains: list[Run], pages: int, n: int) -> None:
-    p_rate = statistics.median(pages / run.seconds for run in piped)
+def summarise(piped: dict[str, list[Run]], plains: list[Run], pages: int, n: int) -> None:
     q_rate = statistics.median(pages / run.seconds for run in plains)
-    p_cpu = statistics.median(run.cpu for run in piped) / pages
     q_cpu = statistics.median(run.cpu for run in plains) / pages
-    p_main = statistics.median(run.main_cpu for run in piped) / pages
-    print(
-        f"pipeline ({n} processes): {p_rate:.1f} pages/s, {p_cpu * 1000:.1f} ms CPU/page "
-        f"(main process {p_main * 1000:.1f}, sandbox workers {(p_cpu - p_main) * 1000:.1f})"
-    )
     print(
         f"plain trafilatura ({n} processes): {q_rate:.1f} pages/s, {q_cpu * 1000:.1f} ms CPU/page"
     )
-    print(f"ratio pipeline/plain, pages/s with {n} processes each: {p_rate / q_rate:.2f}")
-    print(f"ratio per core (plain CPU/page over pipeline CPU/page): {q_cpu / p_cpu:.2f}")
+    for name, runs in piped.items():
+        p_rate = statistics.median(pages / run.seconds for run in runs)
+        p_cpu = statistics.median(run.cpu for run in runs) / pages
+        p_main = statistics.median(run.main_cpu for run in runs) / pages
+        print(
+            f"pipeline, {name} ({n} processes): {p_rate:.1f} pages/s, "
+            f"{p_cpu * 1000:.1f} ms CPU/page (main process {p_main * 1000:.1f}, "
+            f"sandbox workers {(p_cpu - p_main) * 1000:.1f})"
+        )
+        print(
+            f"  ratio pipeline/plain, pages/s with {n} processes each: {p_rate / q_rate:.2f}; "
+            f"per core (plain CPU/page over pipeline CPU/page): {q_cpu / p_cpu:.2f}"
+        )
 
 
 def _plain_warm_task(_: int) -> None:

@@ -80,7 +80,7 @@ def main() -> int:
             time.sleep(4)  # start-up and the first (empty) poll
             for number in range(args.rounds):
                 farm.publish(0)
-                marker = f"/pages/0/{number}\""
+                marker = f'/pages/0/{number}"'
                 deadline = time.monotonic() + 4 * INTERVAL
                 poll = arrival = None
                 while time.monotonic() < deadline and (poll is None or arrival is None):

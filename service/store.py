@@ -452,6 +452,7 @@ class _Statements:
     a statement cost more than running it on SQLite)."""
 
     add_article: Any
+    article_by_hash: Any
     find_exact: Any
     signature_ids: Any
     record_item: Any
@@ -488,6 +489,10 @@ def _statements_for(dialect: str) -> _Statements:
     )
     return _Statements(
         add_article=add,
+        article_by_hash=sa.select(article.id)
+        .where(article.content_hash == sa.bindparam("content_hash"))
+        .order_by(article.id)
+        .limit(1),
         find_exact=sa.union_all(*(ask.limit(1).subquery().select() for ask in asks)),
         signature_ids=sa.select(sig.article_id)
         .where(sig.article_id > sa.bindparam("after_id"))
@@ -514,12 +519,10 @@ def find_seed_by_hash(session: Session, content_hash: str) -> int | None:
 
 def find_article_by_hash(session: Session, content_hash: str) -> int | None:
     """The id of any article (seed or not) with this content hash, if one is stored."""
-    return session.scalar(
-        sa.select(models.Article.id)
-        .where(models.Article.content_hash == content_hash)
-        .order_by(models.Article.id)
-        .limit(1)
+    found: int | None = session.connection().scalar(
+        _statements(session).article_by_hash, {"content_hash": content_hash}
     )
+    return found
 
 
 def count_articles(session: Session, *, seeds_only: bool = False) -> int:

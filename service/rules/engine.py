@@ -495,9 +495,7 @@ class _Extraction:
         naming none has no events: most pages of an outlet's archive are about something
         else, and this check is all they cost.
         """
-        return next(iter(self.r.gazetteer.index.find(self.mt)), None) is not None or (
-            self._title_place() is not None
-        )
+        return self.r.gazetteer.index.occurs_in(self.mt) or self._title_place() is not None
 
     def _title_place(self) -> Place | None:
         """The first place in the province named by the title or a heading."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Generic, TypeVar
 
 from service.rules.text import MatchText, normalise
@@ -39,11 +40,17 @@ class PhraseIndex(Generic[K]):
     def __init__(self) -> None:
         self._root: _Node[K] = _Node()
         self._entries: dict[tuple[str, ...], list[K]] = {}
+        self._singles: set[str] = set()  # one-word phrases
+        self._pairs: set[tuple[str, str]] = set()  # the first two words of longer ones
 
     def add(self, phrase: str, key: K) -> None:
         tokens = tuple(_TOKEN.findall(normalise(phrase)))
         if not tokens:
             return
+        if len(tokens) == 1:
+            self._singles.add(tokens[0])
+        else:
+            self._pairs.add((tokens[0], tokens[1]))
         owners = self._entries.get(tokens)
         if owners is None:
             node = self._root
@@ -58,6 +65,23 @@ class PhraseIndex(Generic[K]):
 
     def phrases(self) -> Iterable[tuple[str, ...]]:
         return self._entries.keys()
+
+    def occurs_in(self, mt: MatchText) -> bool:
+        """Whether ``find`` would find anything.
+
+        A text without a one-word phrase or the first two words of a longer one, one
+        after the other, cannot hold a phrase: most texts stop there, before the
+        tokenising ``find`` needs.
+        """
+        words = _TOKEN.findall(mt.text)
+        starts = self._root.next.keys() & set(words)
+        if not starts:
+            return False
+        if starts.isdisjoint(self._singles) and not any(
+            pair in self._pairs for pair in pairwise(words) if pair[0] in starts
+        ):
+            return False
+        return next(iter(self.find(mt)), None) is not None
 
     def find(self, mt: MatchText, blocked: Iterable[tuple[int, int]] = ()) -> Iterator[Hit[K]]:
         """Non-overlapping hits, longest first; match-form spans in ``blocked`` are never

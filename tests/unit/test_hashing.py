@@ -31,3 +31,12 @@ def test_spacing_does_not_change_the_hash(tokens: list[str], sep: str, edge: str
 def test_different_words_differ(a: str, b: str) -> None:
     if normalise(a) != normalise(b):
         assert content_hash(a) != content_hash(b)
+
+
+@given(st.text())
+def test_hashes_stored_before_stay_valid(text: str) -> None:
+    """The normal form is still NFKC with every run of ``\\s`` made one space, trimmed."""
+    import re
+    import unicodedata
+
+    assert normalise(text) == re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
