@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from service import clock, store
 from service.config import FeedSettings
+from service.documents import HTML_SUFFIXES
 from service.enums import ArticleOrigin, BackfillItemStatus
 from service.errors import ConfigError, ExtractError, FetchError, IngestError, ParseError
 from service.extract import ExtractedArticle, clean_text
@@ -53,7 +54,6 @@ from service.sources import (
 log = logging.getLogger(__name__)
 
 MAX_ARCHIVE_ENTRIES = 1000  # entries read from one archive page
-HTML_SUFFIXES = frozenset({".html", ".htm"})
 
 
 class SourceKind(enum.StrEnum):
