@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 import threading
 from collections.abc import Iterator, Sequence
@@ -706,6 +707,15 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, old)
 
 
+def extraction_workers(concurrency: int, cpus: int | None) -> int:
+    """Sandbox processes for a backfill: one per item in flight, at most one per CPU.
+
+    Extraction is CPU work (and a worker may take up to its memory cap); items
+    beyond the CPUs still overlap their fetch and storage with others' extraction.
+    """
+    return max(1, min(concurrency, cpus or 1))
+
+
 @contextmanager
 def _backfill_pipeline(app: App, concurrency: int) -> Iterator[Any]:
     from service.pipeline import Pipeline, PollLimits
@@ -716,7 +726,7 @@ def _backfill_pipeline(app: App, concurrency: int) -> Iterator[Any]:
     rules = load_rules(rules_directory(settings))
     limits = PollLimits()
     sandbox = Sandbox(
-        workers=concurrency,
+        workers=extraction_workers(concurrency, os.cpu_count()),
         timeout=limits.sandbox_timeout,
         memory_bytes=limits.sandbox_memory_bytes,
     )
