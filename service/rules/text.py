@@ -102,6 +102,7 @@ _POSSESSIVE = re.compile(r"[" + _APOSTROPHES + r"](?=[sS](?![^\W\d_]))")
 
 _DELETED = "\x00"  # an apostrophe or a combining mark, in the one-to-one form
 _EXPANDED = "\x01"  # stands in the one-to-one form for a fold of several characters
+_PLACEHOLDER = re.compile(_EXPANDED)
 _ONE_TO_ONE: dict[str, str | None] = {}  # non-ASCII character -> its one-character fold
 _EXPANSIONS: dict[str, str] = {}  # non-ASCII character -> its fold of several characters
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
@@ -145,7 +146,7 @@ def _expand(text: str, offsets: list[int], expansions: list[str]) -> tuple[str, 
     out: list[str] = []
     mapped: list[int] = []
     at = 0
-    places = [i for i, ch in enumerate(text) if ch == _EXPANDED]
+    places = [m.start() for m in _PLACEHOLDER.finditer(text)]
     for i, fold in zip(places, expansions, strict=True):
         out += (text[at:i], fold)
         mapped += offsets[at:i]
