@@ -112,8 +112,8 @@ class ItemOutcome:
     recorded: bool = False  # the run's record of it was written with the article
 
 
-# Writes a run's record of the item being handled: (session, status, events).
-Recorder = Callable[[Session, BackfillItemStatus, int], None]
+# Writes, in the transaction that stores the item's article, the run's record of it.
+Recorder = Callable[[Session, IngestResult], None]
 
 
 @dataclass
@@ -449,8 +449,10 @@ class Backfill:
         if state is not None:
             run_id = state.id
 
-            def recorder(session: Session, status: BackfillItemStatus, events: int) -> None:
-                record = store.BackfillItemRecord(item.key, item.label, status, events=events)
+            def recorder(session: Session, result: IngestResult) -> None:
+                record = store.BackfillItemRecord(
+                    item.key, item.label, _item_status(result), events=result.events
+                )
                 store.record_backfill_item(session, run_id, record, now=self._now())
 
         try:
@@ -640,15 +642,8 @@ class Backfill:
                 title=report.title,
                 published=report.published,
             )
-        also: Callable[[Session, IngestResult], None] | None = None
-        if recorder is not None:
-            record = recorder
-
-            def also(session: Session, result: IngestResult) -> None:
-                record(session, _item_status(result), result.events)
-
         result = self.pipeline.ingest(
-            report, now=now, log_extra={"url": item.label}, alert=options.alert, also=also
+            report, now=now, log_extra={"url": item.label}, alert=options.alert, also=recorder
         )
         return ItemOutcome(
             item,
@@ -659,7 +654,7 @@ class Backfill:
             title=report.title,
             published=report.published,
             # Not when the transaction that wrote it failed (NOT_STORED) or never ran.
-            recorded=also is not None
+            recorded=recorder is not None
             and result.status in (IngestStatus.STORED, IngestStatus.DUPLICATE),
         )
 

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -495,8 +496,9 @@ class _Extraction:
         naming none has no events: most pages of an outlet's archive are about something
         else, and this check is all they cost.
         """
-        return self.r.gazetteer.index.occurs_in(self.mt) or self._title_place() is not None
+        return self.r.gazetteer.index.occurs_in(self.mt) or self._title_place is not None
 
+    @functools.cached_property
     def _title_place(self) -> Place | None:
         """The first place in the province named by the title or a heading."""
         for mt in self._title_mts:
@@ -507,7 +509,7 @@ class _Extraction:
         return None
 
     def _title_context(self) -> tuple[Place | None, Actor | None]:
-        place = self._title_place()
+        place = self._title_place
         actor = None
         for mt in self._title_mts:
             found = self.r.actors.find(mt, self.r.actors.ignored_spans(mt))
