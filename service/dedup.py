@@ -338,6 +338,11 @@ class DedupIndex:
         with self._lock:
             return article_id in self._index
 
+    def count_above(self, article_id: int) -> int:
+        """How many indexed articles have an id above ``article_id``."""
+        with self._lock:
+            return self._index.count_above(article_id)
+
     def add(self, article_id: int, sig: Signature) -> bool:
         """Index an article; False when it was already there."""
         row = np.frombuffer(self._checked(article_id, sig).lead + sig.whole, dtype=_DTYPE)

@@ -146,6 +146,13 @@ class BandedIndex:
         at = int(np.searchsorted(ids, article_id))
         return at < len(ids) and int(ids[at]) == article_id
 
+    def count_above(self, article_id: int) -> int:
+        """How many stored ids are above ``article_id``."""
+        self.flush()
+        ids = self._sorted_ids.view()
+        merged = len(ids) - int(np.searchsorted(ids, article_id, side="right"))
+        return merged + int(np.count_nonzero(self._ids[self._merged : self._count] > article_id))
+
     @property
     def buffered(self) -> int:
         """Rows added since the last merge into the sorted arrays."""

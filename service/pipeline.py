@@ -745,11 +745,16 @@ class Pipeline:
     def _refresh_index(self, session: Session) -> None:
         """Fold in signatures stored since the index last looked (other replicas too)."""
         low = max(0, self.index.last_id - self.REFRESH_OVERLAP)
+        num_perm = self.settings.dedup.num_perm
+        # Indexed signatures are stored ones, so equal counts mean nothing is new:
+        # one number asked instead of the overlap's ids.
+        if store.signature_count(session, after_id=low, num_perm=num_perm) == (
+            self.index.count_above(low)
+        ):
+            return
         unseen = [i for i in store.signature_ids(session, after_id=low) if i not in self.index]
         if unseen:
-            self.index.add_many(
-                store.signatures_of(session, unseen, num_perm=self.settings.dedup.num_perm)
-            )
+            self.index.add_many(store.signatures_of(session, unseen, num_perm=num_perm))
 
     def _seen(
         self,

@@ -454,7 +454,9 @@ class _Statements:
     add_article: Any
     article_by_hash: Any
     find_exact: Any
+    add_signature: Any
     signature_ids: Any
+    signature_count: Any
     record_item: Any
 
 
@@ -494,9 +496,15 @@ def _statements_for(dialect: str) -> _Statements:
         .order_by(article.id)
         .limit(1),
         find_exact=sa.union_all(*(ask.limit(1).subquery().select() for ask in asks)),
+        add_signature=sa.insert(sig).values(
+            {c.name: sa.bindparam(c.name) for c in sig.__table__.columns}
+        ),
         signature_ids=sa.select(sig.article_id)
         .where(sig.article_id > sa.bindparam("after_id"))
         .order_by(sig.article_id),
+        signature_count=sa.select(sa.func.count()).where(
+            sig.article_id > sa.bindparam("after_id"), sig.num_perm == sa.bindparam("num_perm")
+        ),
         record_item=upsert.on_conflict_do_update(
             index_elements=["run_id", "item_key"],
             set_={name: upsert.excluded[name] for name in kept},
@@ -617,17 +625,17 @@ def find_exact(
 
 
 def add_signature(session: Session, article_id: int, signature: Signature) -> None:
-    num_perm = len(signature.lead) // 4
     try:
-        session.execute(
-            sa.insert(models.ArticleSignature).values(
-                article_id=article_id,
-                num_perm=num_perm,
-                words=signature.words,
-                shingles=signature.shingles,
-                lead=signature.lead,
-                whole=signature.whole,
-            )
+        session.connection().execute(
+            _statements(session).add_signature,
+            {
+                "article_id": article_id,
+                "num_perm": len(signature.lead) // 4,
+                "words": signature.words,
+                "shingles": signature.shingles,
+                "lead": signature.lead,
+                "whole": signature.whole,
+            },
         )
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot store the signature of article {article_id}: {exc}") from exc
@@ -682,6 +690,14 @@ def signature_ids(session: Session, *, after_id: int) -> list[int]:
     return list(
         session.connection().scalars(_statements(session).signature_ids, {"after_id": after_id})
     )
+
+
+def signature_count(session: Session, *, after_id: int, num_perm: int) -> int:
+    """How many signatures made with ``num_perm`` belong to articles above ``after_id``."""
+    count: int = session.connection().scalar(
+        _statements(session).signature_count, {"after_id": after_id, "num_perm": num_perm}
+    )
+    return count
 
 
 def signatures_of(

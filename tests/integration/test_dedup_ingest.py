@@ -19,10 +19,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from service import models, store
+from service import dedup, models, store
 from service.config import Settings, load_settings
 from service.corpus import ManifestDoc, read_manifest
 from service.enums import ArticleOrigin
+from service.hashing import content_hash
 from service.pipeline import IngestStatus, Pipeline, Report
 from service.rules import PROJECT_RULES, RuleSet, load_rules
 from service.sandbox import Sandbox
@@ -305,6 +306,49 @@ def test_restart_rebuilds_the_index_and_replicas_see_each_other(
     assert fresh.status is IngestStatus.STORED
     seen = first.ingest(report(SECOND_CONVOY, "https://mirror.example/c"), now=NOW)
     assert seen.status is IngestStatus.DUPLICATE and seen.duplicate_of == fresh.article_id
+
+
+def _store_with_id(
+    factory: sessionmaker[Session], settings: Settings, article_id: int, text: str, url: str
+) -> None:
+    """An article and its signature committed by another writer, with its own id."""
+    with store.session_scope(factory) as session:
+        session.add(
+            models.Article(
+                id=article_id,
+                text=text,
+                content_hash=content_hash(text),
+                origin_kind=ArticleOrigin.FEED,
+                fetched=NOW,
+                url=url,
+            )
+        )
+        session.flush()
+        store.add_signature(session, article_id, dedup.signature(text, settings.dedup))
+
+
+def test_a_signature_committed_late_below_the_highest_id_is_folded_in(
+    seeds: dict[str, int],
+    factory: sessionmaker[Session],
+    settings: Settings,
+    rules: RuleSet,
+    sandbox: Sandbox,
+) -> None:
+    """Ids are taken at insert and seen at commit: one can turn up below the highest."""
+    pipe = pipeline(settings, factory, rules, sandbox)
+    first = pipe.ingest(report(REWRITE, "https://sohr.example/r"), now=NOW)
+    assert first.status is IngestStatus.STORED and first.article_id is not None
+    _store_with_id(factory, settings, first.article_id + 20, CONVOY, "https://late.example/1")
+    # The pipeline looks (and folds in the article above its highest id) ...
+    pipe.ingest(report(CONVOY + " Share this.", "https://copy.example/1"), now=NOW)
+    assert pipe.index.last_id >= first.article_id + 20
+    # ... then an article with a lower id is committed.
+    _store_with_id(
+        factory, settings, first.article_id + 10, SECOND_CONVOY, "https://late.example/2"
+    )
+    repost = pipe.ingest(report(SECOND_CONVOY + " Share this.", "https://copy.example/2"), now=NOW)
+    assert repost.status is IngestStatus.DUPLICATE
+    assert repost.duplicate_of == first.article_id + 10
 
 
 def test_articles_stored_before_signatures_are_signed(

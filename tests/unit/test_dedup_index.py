@@ -145,6 +145,17 @@ def test_repeated_ids_are_indexed_once() -> None:
     assert 5 in index.candidates(a)
 
 
+def test_count_above_counts_merged_buffered_and_bulk_rows() -> None:
+    rng = random.Random(7)
+    ids = rng.sample(range(1, 10_000), 300)
+    index = dedup.DedupIndex(SETTINGS, buffer_rows=16)
+    index.add_many([(i, CORPUS[n % len(CORPUS)]) for n, i in enumerate(ids[:200])])
+    for n, i in enumerate(ids[200:]):  # merged every 16, the last few left in the buffer
+        index.add(i, CORPUS[n % len(CORPUS)])
+    for low in [0, *rng.sample(range(10_000), 50), 10_000]:
+        assert index.count_above(low) == sum(i > low for i in ids)
+
+
 def test_ties_rank_by_id_and_limit_cuts() -> None:
     index = dedup.DedupIndex(SETTINGS)
     sig = CORPUS[0]
