@@ -67,7 +67,15 @@ from service.rules.actions import PREPOSITIONS, ActionRules, Frame, load_actions
 from service.rules.actors import ActorDictionary, ActorMention
 from service.rules.gazetteer import Gazetteer, Place
 from service.rules.quantities import QuantityReader
-from service.rules.text import MatchText, Sentence, Zone, first_person, segment, to_match_text
+from service.rules.text import (
+    MatchText,
+    Sentence,
+    Zone,
+    first_person,
+    fold,
+    segment,
+    to_match_text,
+)
 
 _TOKEN = re.compile(r"[^\W_]+")
 _CLAUSE_BREAK = re.compile(
@@ -428,6 +436,9 @@ class _Extraction:
         self.cls = rules.actions.classes
         self.doc = doc
         self.text = doc.text
+        self.placeless = not self._names_a_place()
+        if self.placeless:
+            return
         self.sentences = segment(doc.text)
         # Furniture, comments and teasers are blanked out of the match form (offsets still
         # point into the original text), so no lookup spends time on them.
@@ -438,9 +449,6 @@ class _Extraction:
             for t in [doc.title, *(s.text for s in self.sentences if s.zone is Zone.HEAD)]
             if t
         ]
-        self.placeless = not self._names_a_place()
-        if self.placeless:
-            return
         blocked = rules.actors.ignored_spans(self.mt)
         self.actor_mentions = rules.actors.find(self.mt, blocked)
         # A place inside an actor's name ("Deir Ezzor Military Council") is not a place.
@@ -490,13 +498,16 @@ class _Extraction:
         return pub
 
     def _names_a_place(self) -> bool:
-        """Whether the text names a place the gazetteer knows, or the title one in the province.
+        """Whether the text or the title names a place the gazetteer knows.
 
-        Every event is placed at one of those (or at a previous event's), so a report
-        naming none has no events: most pages of an outlet's archive are about something
-        else, and this check is all they cost.
+        Every event is placed at a place named in the report's kept sentences, its
+        title or its headings (or at a previous event's), so a report naming none
+        has no events: most pages of an outlet's archive are about something else,
+        and this check, before the text is even segmented, is all they cost.
         """
-        return self.r.gazetteer.index.occurs_in(self.mt) or self._title_place is not None
+        places = self.r.gazetteer.index
+        title = self.doc.title
+        return places.occurs_in(fold(self.text)) or bool(title and places.occurs_in(fold(title)))
 
     @functools.cached_property
     def _title_place(self) -> Place | None:

@@ -115,6 +115,7 @@ _ASCII_SPACE = re.compile(
 _ASCII_APOSTROPHE = re.compile(r"['`\"]")
 # Gaps that do not map one to one: runs of spaces and apostrophes, a lone apostrophe.
 _EDITS = re.compile("[ \x00]{2,}|\x00")
+_SPACES = re.compile(" {2,}")
 
 
 class _NotOneToOne(Exception):
@@ -157,17 +158,16 @@ def _expand(text: str, offsets: list[int], expansions: list[str]) -> tuple[str, 
     return "".join(out), mapped
 
 
-def to_match_text(text: str) -> MatchText:
-    """The match form of ``text`` (see MatchText) with its offset map.
-
-    Text whose every character folds to at most one character (nearly all of it) is
-    folded with whole-string operations; the character loop is the fallback.
-    """
+def _one_to_one_form(text: str) -> tuple[str, list[str]] | None:
+    """``text`` folded character for character (same length): lower case, spacing as
+    spaces, apostrophes and combining marks as ``_DELETED``, each fold of several
+    characters as ``_EXPANDED`` (their folds, in order, are the list).  None when
+    only the character loop can fold it."""
+    if _DELETED in text or _EXPANDED in text:  # a marker itself: only the loop can tell
+        return None
+    work = text
     # A possessive "'s" becomes a separate "s": "Hezbollah's" reads "hezbollah s".
     possessive = [m.start() for m in _POSSESSIVE.finditer(text)]
-    if _DELETED in text or _EXPANDED in text:  # a marker itself: only the loop can tell
-        return _to_match_text_slow(text, set(possessive))
-    work = text
     if possessive:
         chars = list(text)
         for i in possessive:
@@ -178,11 +178,27 @@ def to_match_text(text: str) -> MatchText:
         try:
             work = _NON_ASCII.sub(lambda m: _one_to_one(m, expansions), work)
         except _NotOneToOne:
-            return _to_match_text_slow(text, set(possessive))
-    work = _ASCII_APOSTROPHE.sub(_DELETED, _ASCII_SPACE.sub(" ", work.lower()))
+            return None
+    return _ASCII_APOSTROPHE.sub(_DELETED, _ASCII_SPACE.sub(" ", work.lower())), expansions
+
+
+def _leading_gap(work: str) -> int:
+    return len(work) - len(work.lstrip(" " + _DELETED))  # nothing comes of a leading gap
+
+
+def to_match_text(text: str) -> MatchText:
+    """The match form of ``text`` (see MatchText) with its offset map.
+
+    Text whose every character folds to at most one character (nearly all of it) is
+    folded with whole-string operations; the character loop is the fallback.
+    """
+    form = _one_to_one_form(text)
+    if form is None:
+        return _to_match_text_slow(text, {m.start() for m in _POSSESSIVE.finditer(text)})
+    work, expansions = form
     out: list[str] = []
     offsets: list[int] = []
-    at = len(work) - len(work.lstrip(" " + _DELETED))  # nothing comes of a leading gap
+    at = _leading_gap(work)
     for m in _EDITS.finditer(work, at):
         start, end = m.span()
         if start > at:
@@ -201,6 +217,21 @@ def to_match_text(text: str) -> MatchText:
     if expansions:
         folded, offsets = _expand(folded, offsets, expansions)
     return MatchText(folded, tuple(offsets))
+
+
+def fold(text: str) -> str:
+    """``to_match_text(text).text`` without the offset map, which is most of its cost:
+    enough to ask whether a text names anything at all."""
+    form = _one_to_one_form(text)
+    if form is None:
+        return to_match_text(text).text
+    work, expansions = form
+    # As the edits of to_match_text: a deleted character goes, a run of spaces is one.
+    folded = _SPACES.sub(" ", work.replace(_DELETED, "").lstrip(" "))
+    if expansions:
+        folds = iter(expansions)
+        folded = _PLACEHOLDER.sub(lambda _: next(folds), folded)
+    return folded
 
 
 def _to_match_text_slow(text: str, possessive: set[int]) -> MatchText:

@@ -130,6 +130,7 @@ def test_whole_string_folding_reads_like_the_character_loop(text: str) -> None:
     fast = to_match_text(text)
     slow = text_module._to_match_text_slow(text, possessive)
     assert (fast.text, fast.offsets) == (slow.text, slow.offsets)
+    assert text_module.fold(text) == slow.text
 
 
 @pytest.mark.parametrize("path", SEED_FILES, ids=lambda p: p.name)
