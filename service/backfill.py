@@ -562,10 +562,11 @@ class Backfill:
             return ItemOutcome(item, BackfillItemStatus.EMPTY, fetched=True)
         if not options.window.contains(published):
             return ItemOutcome(item, BackfillItemStatus.OUT_OF_RANGE, fetched=True)
-        with self.pipeline.transaction() as session:
-            known = store.find_article_by_hash(session, content_hash(text))
-        if known is not None:
-            return ItemOutcome(item, BackfillItemStatus.KNOWN, fetched=True, extracted=True)
+        if options.dry_run:  # else ingest tells, in the transaction that would store it
+            with self.pipeline.transaction() as session:
+                known = store.find_article_by_hash(session, content_hash(text))
+            if known is not None:
+                return ItemOutcome(item, BackfillItemStatus.KNOWN, fetched=True, extracted=True)
         report = Report(
             text=text,
             title=title,
@@ -643,7 +644,12 @@ class Backfill:
                 published=report.published,
             )
         result = self.pipeline.ingest(
-            report, now=now, log_extra={"url": item.label}, alert=options.alert, also=recorder
+            report,
+            now=now,
+            log_extra={"url": item.label},
+            alert=options.alert,
+            also=recorder,
+            keep_same_text=report.origin_kind is not ArticleOrigin.FILE,  # known: imported before
         )
         return ItemOutcome(
             item,
@@ -664,6 +670,8 @@ def _item_status(result: IngestResult) -> BackfillItemStatus:
         return BackfillItemStatus.EMPTY
     if result.stored:
         return BackfillItemStatus.STORED
+    if result.status is IngestStatus.DUPLICATE and result.article_id is None:
+        return BackfillItemStatus.KNOWN  # the very URL or file text was stored already
     return BackfillItemStatus.DUPLICATE
 
 

@@ -537,6 +537,7 @@ class Pipeline:
         log_extra: dict[str, str] | None = None,
         alert: bool = True,
         also: Callable[[Session, IngestResult], None] | None = None,
+        keep_same_text: bool = True,
     ) -> IngestResult:
         """Dedup, rules, then the article, its events and their alerts in one transaction.
 
@@ -547,6 +548,8 @@ class Pipeline:
         without queueing any webhook delivery (``service backfill`` passes it unless
         ``--alert``: history is not news).  ``also`` writes what the caller keeps of
         the result in the same transaction (a backfill run's record of the item).
+        ``keep_same_text=False`` stores nothing for a report whose very text is stored
+        already (``article_id`` None, as for the very URL): a file imported before.
         """
         extra = log_extra if log_extra is not None else {"url": report.url or "-"}
         if not report.text.strip():
@@ -584,7 +587,9 @@ class Pipeline:
                     store.lock_for_dedup(session)
                     self._refresh_index(session)
                     seen = self._seen(session, report, canonical, alias, digest, signature)
-                    if seen is not None and seen.same_url:
+                    if seen is not None and (
+                        seen.same_url or (seen.reason == "text" and not keep_same_text)
+                    ):
                         article_id = None
                     elif seen is not None:
                         article_id = store.add_article(

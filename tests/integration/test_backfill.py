@@ -409,6 +409,16 @@ def test_directory_with_manifest_then_nothing_new(
     other = run(make_pipeline(), source, window=DateWindow(since=date(2024, 1, 1)))
     assert not other.resumed
     assert other.counts.stored == 0 and other.counts.duplicates == 2
+    assert {o.status for o in other.outcomes} == {BackfillItemStatus.KNOWN}
+    with engine.connect() as connection:
+        recorded = connection.scalars(
+            sa.select(models.BackfillItem.status).where(
+                models.BackfillItem.run_id == sa.select(sa.func.max(models.BackfillRun.id))
+            )
+        ).all()
+    assert sorted(recorded) == [BackfillItemStatus.KNOWN] * 2
+    dry = run(make_pipeline(), source, dry_run=True)
+    assert {o.status for o in dry.outcomes} == {BackfillItemStatus.KNOWN}
     assert len(articles(engine)) == 2
 
 
