@@ -142,9 +142,6 @@ class Signature:
     def lead_minhash(self) -> LeanMinHash:
         return _lean(self.lead)
 
-    def whole_minhash(self) -> LeanMinHash:
-        return _lean(self.whole)
-
 
 def _lean(values: bytes) -> LeanMinHash:
     return LeanMinHash(seed=SEED, hashvalues=np.frombuffer(values, dtype=_DTYPE), scheme=SCHEME)

@@ -19,6 +19,7 @@ from xml.sax.saxutils import escape
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 from service import models, store
 from service.backfill import (
@@ -410,13 +411,10 @@ def test_directory_with_manifest_then_nothing_new(
     assert not other.resumed
     assert other.counts.stored == 0 and other.counts.duplicates == 2
     assert {o.status for o in other.outcomes} == {BackfillItemStatus.KNOWN}
-    with engine.connect() as connection:
-        recorded = connection.scalars(
-            sa.select(models.BackfillItem.status).where(
-                models.BackfillItem.run_id == sa.select(sa.func.max(models.BackfillRun.id))
-            )
-        ).all()
-    assert sorted(recorded) == [BackfillItemStatus.KNOWN] * 2
+    with Session(engine) as session:
+        latest = session.scalar(sa.select(sa.func.max(models.BackfillRun.id)))
+        recorded = store.backfill_item_statuses(session, latest)
+    assert list(recorded.values()) == [BackfillItemStatus.KNOWN] * 2
     dry = run(make_pipeline(), source, dry_run=True)
     assert {o.status for o in dry.outcomes} == {BackfillItemStatus.KNOWN}
     assert len(articles(engine)) == 2
