@@ -23,9 +23,9 @@ import functools
 import re
 import threading
 import unicodedata
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from hashlib import sha1
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import courlan
@@ -147,14 +147,45 @@ def _lean(values: bytes) -> LeanMinHash:
     return LeanMinHash(seed=SEED, hashvalues=np.frombuffer(values, dtype=_DTYPE), scheme=SCHEME)
 
 
-def _hashes(items: Iterable[str]) -> list[int]:
-    """datasketch's default hash of each item (the first 4 bytes of its SHA-1, read
-    little-endian), in one pass: its per-item Python function cost more than SHA-1.
-    The 4 bytes are cut out of the joined digests by numpy, not per item."""
-    digests = b"".join([sha1(item.encode("utf-8")).digest() for item in items])
-    first = np.frombuffer(digests, dtype=np.uint8).reshape(-1, 20)[:, :4]
-    hashes: list[int] = np.ascontiguousarray(first).view(_DTYPE).ravel().tolist()
-    return hashes
+# A shingle's hash.  Each word is hashed once (CRC-32 of its UTF-8, one C call),
+# and each run of k word hashes is combined in numpy: a polynomial modulo 2^64 with
+# an odd multiplier, MurmurHash3's 64-bit finaliser, the top 32 bits.  Hashing every
+# shingle's string instead (SHA-1, datasketch's default) cost twice the whole rest
+# of the signature.  Changing any constant here invalidates every stored signature.
+_U64 = np.uint64
+_RUN_MULTIPLIER = _U64(0x9E3779B97F4A7C15)
+_FMIX64 = (_U64(33), _U64(0xFF51AFD7ED558CCD), _U64(0xC4CEB9FE1A85EC53))
+_TOP = _U64(32)
+# MurmurHash3's 32-bit finaliser: datasketch's affine32 scheme premixes with it.
+_FMIX32 = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35))
+_CHUNK = 4096  # shingles per permutation matrix (64 perms: 1 MiB)
+
+
+def word_hashes(tokens: Sequence[str]) -> np.ndarray:
+    """CRC-32 of each token's UTF-8, as uint64 for the arithmetic of ``shingle_hashes``."""
+    return np.fromiter(
+        map(zlib.crc32, map(str.encode, tokens)), dtype=np.uint64, count=len(tokens)
+    )
+
+
+def shingle_hashes(hashes: np.ndarray, k: int) -> np.ndarray:
+    """A uint32 hash per run of ``k`` consecutive words, in order (one for a text of
+    fewer than ``k`` words, none for no words): as ``shingles`` gives the runs."""
+    n = len(hashes)
+    if not n:
+        return np.empty(0, dtype=np.uint32)
+    runs = max(1, n - k + 1)
+    x = hashes[:runs].copy()
+    for offset in range(1, min(k, n)):
+        x *= _RUN_MULTIPLIER  # wraps modulo 2^64
+        x += hashes[offset : offset + runs]
+    shift, m1, m2 = _FMIX64
+    x ^= x >> shift
+    x *= m1
+    x ^= x >> shift
+    x *= m2
+    x ^= x >> shift
+    return (x >> _TOP).astype(np.uint32)
 
 
 @functools.cache
@@ -164,50 +195,48 @@ def _permutations(num_perm: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def _new_minhash(num_perm: int) -> MinHash:
-    # The items are hashed by _hashes already: ``int`` hands each value on unchanged.
-    return MinHash(
-        num_perm=num_perm,
-        seed=SEED,
-        scheme=SCHEME,
-        hashfunc=int,
-        permutations=_permutations(num_perm),
-    )
+def _minhash(hashes: np.ndarray, num_perm: int) -> np.ndarray:
+    """datasketch's affine32 MinHash of the (already hashed) items, without its
+    per-object set-up: premix, ``a * h + b`` modulo 2^32, minimum per permutation."""
+    a, b = _permutations(num_perm)
+    values = np.full(num_perm, np.iinfo(np.uint32).max, dtype=np.uint32)
+    s1, m1, s2, m2 = _FMIX32
+    for start in range(0, len(hashes), _CHUNK):
+        h = hashes[start : start + _CHUNK]
+        h = h ^ (h >> s1)
+        h *= m1
+        h ^= h >> s2
+        h *= m2
+        h ^= h >> s1
+        np.minimum(values, (h[:, None] * a + b).min(axis=0), out=values)
+    return values
 
 
-def _minhash(items: Iterable[str], num_perm: int) -> bytes:
-    mh = _new_minhash(num_perm)
-    mh.update_batch(_hashes(items))
-    return _values(mh)
-
-
-def _values(mh: MinHash) -> bytes:
-    return np.asarray(mh.hashvalues, dtype=_DTYPE).tobytes()
+def _bytes(values: np.ndarray) -> bytes:
+    return values.astype(_DTYPE, copy=False).tobytes()
 
 
 def signature(text: str, settings: DedupSettings) -> Signature:
+    """MinHash of the shingles of the lead (first ``lead_words`` words) and of the whole."""
     tokens = words(text)
-    k = settings.shingle_words
-    whole = shingles(tokens, k)
+    k, n = settings.shingle_words, settings.num_perm
+    hashes = word_hashes(tokens)
+    whole = shingle_hashes(hashes, k)
+    distinct = len(np.unique(whole))
     if len(tokens) <= settings.lead_words:
-        whole_sig = _minhash(whole, settings.num_perm)
-        return Signature(whole_sig, whole_sig, words=len(tokens), shingles=len(whole))
-    lead = shingles(tokens[: settings.lead_words], k)
-    if not lead <= whole:  # only when lead_words < shingle_words
-        return Signature(
-            _minhash(lead, settings.num_perm),
-            _minhash(whole, settings.num_perm),
-            words=len(tokens),
-            shingles=len(whole),
-        )
-    # A MinHash is a minimum per permutation, so the whole text's is the lead's
-    # updated with the other shingles: each shingle is hashed once, not twice, and
-    # the values are the same as signing the two sets apart.
-    mh = _new_minhash(settings.num_perm)
-    mh.update_batch(_hashes(lead))
-    lead_sig = _values(mh)
-    mh.update_batch(_hashes(whole - lead))
-    return Signature(lead_sig, _values(mh), words=len(tokens), shingles=len(whole))
+        values = _bytes(_minhash(whole, n))
+        return Signature(values, values, words=len(tokens), shingles=distinct)
+    lead = shingle_hashes(hashes[: settings.lead_words], k)
+    lead_values = _minhash(lead, n)
+    if settings.lead_words >= k:
+        # The lead's runs are the first ones of the whole text's, and a MinHash is a
+        # minimum per permutation: the whole text's is the lead's with the rest added.
+        whole_values = np.minimum(lead_values, _minhash(whole[len(lead) :], n))
+    else:
+        whole_values = _minhash(whole, n)
+    return Signature(
+        _bytes(lead_values), _bytes(whole_values), words=len(tokens), shingles=distinct
+    )
 
 
 def estimated_jaccard(a: bytes, b: bytes) -> float:

@@ -714,12 +714,15 @@ class Pipeline:
     REFRESH_OVERLAP = 100
 
     def _prepare_index(self) -> None:
-        """First use: sign articles stored without a signature, then load the index."""
+        """First use: sign articles stored without a signature (all of them after a
+        migration that drops signatures made another way), then load the index."""
         if self._index_ready:
             return
         num_perm = self.settings.dedup.num_perm
         while True:
             with self._transaction() as session:
+                # Replicas starting together after an upgrade sign in turn, not twice.
+                store.lock_for_dedup(session)
                 missing = store.articles_without_signature(session, num_perm=num_perm)
                 for article_id, text in missing:
                     store.replace_signature(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pathlib
 import re
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
@@ -12,8 +14,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from service import store
+from service.config import load_settings
+from service.enums import ArticleOrigin
 from service.errors import StoreError
 from service.models import target_metadata
+from service.pipeline import IngestStatus, Pipeline, Report
+from service.rules import PROJECT_RULES, load_rules
 from tests.backends import BACKENDS
 
 TABLES = {
@@ -27,6 +33,7 @@ TABLES = {
     "subscriptions",
     "article_signatures",
 }
+NOW = datetime(2024, 6, 12, 9, 0, tzinfo=UTC)
 
 
 def test_single_head() -> None:
@@ -88,5 +95,71 @@ def test_require_current_schema(empty_database_url: str) -> None:
             store.require_current_schema(engine)
         store.upgrade(empty_database_url)
         store.require_current_schema(engine)
+    finally:
+        engine.dispose()
+
+
+CONVOY = (
+    "A convoy of the Syrian Democratic Forces moved from al-Busayrah towards the town "
+    "of Dhiban in the eastern countryside of Deir Ezzor on Tuesday, local sources said, "
+    "carrying fighters and heavy weapons after clashes with tribal gunmen the day before."
+)
+
+
+@pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+def test_signatures_of_the_sha1_shingle_hash_are_dropped_and_made_again(
+    empty_database_url: str, tmp_path: pathlib.Path
+) -> None:
+    """Upgrading drops signatures an older release stored; the articles stay, and the
+    first ingest signs them with the current hash, so their reposts are still caught."""
+    url = empty_database_url
+    config = store.alembic_config(url)
+    command.upgrade(config, "0004_dedup")
+    engine = store.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            article_id = connection.execute(
+                sa.text(
+                    "INSERT INTO articles (text, content_hash, origin_kind, fetched, url, "
+                    "published_is_estimate) VALUES (:text, 'old', 'feed', :now, "
+                    "'https://old.example/a', false) RETURNING id"
+                ),
+                {"text": CONVOY, "now": NOW},
+            ).scalar_one()
+            connection.execute(
+                sa.text(
+                    "INSERT INTO article_signatures (article_id, num_perm, words, shingles, "
+                    "lead, whole) VALUES (:id, 64, 1, 1, :values, :values)"
+                ),
+                {"id": article_id, "values": bytes(256)},
+            )
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            assert connection.scalar(sa.text("SELECT count(*) FROM article_signatures")) == 0
+            assert connection.scalar(sa.text("SELECT count(*) FROM articles")) == 1
+
+        settings_file = tmp_path / "service.toml"
+        settings_file.write_text(f'[database]\nurl = "{url}"\n')
+        (tmp_path / "feeds.toml").write_text("")
+        pipe = Pipeline(
+            load_settings(settings_file, environ={}),
+            session_factory=store.session_factory(engine),
+            rules=load_rules(PROJECT_RULES),
+        )
+        try:
+            repost = Report(
+                text=CONVOY + " Share this article.",
+                title=None,
+                url="https://copy.example/a",
+                outlet=None,
+                published=None,
+                published_is_estimate=True,
+                origin_kind=ArticleOrigin.FEED,
+            )
+            result = pipe.ingest(repost, now=NOW, alert=False)
+        finally:
+            pipe.close()
+        assert result.status is IngestStatus.DUPLICATE
+        assert result.duplicate_of == article_id
     finally:
         engine.dispose()

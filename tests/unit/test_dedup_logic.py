@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -120,31 +121,42 @@ def test_index_proposes_a_repost_and_keeps_signatures_compact() -> None:
         index.add(3, dedup.signature(TEXT, replace(SETTINGS, num_perm=32)))
 
 
+def _datasketch_values(hashes: np.ndarray, num_perm: int) -> bytes:
+    """datasketch's affine32 MinHash of already hashed items, signed in one batch."""
+    from datasketch import MinHash
+
+    mh = MinHash(num_perm=num_perm, seed=dedup.SEED, scheme=dedup.SCHEME, hashfunc=int)
+    mh.update_batch(sorted(set(np.asarray(hashes).tolist())))
+    return np.asarray(mh.hashvalues, dtype="<u4").tobytes()
+
+
+def _hashes_of(tokens: list[str], k: int) -> np.ndarray:
+    return dedup.shingle_hashes(dedup.word_hashes(tokens), k)
+
+
 @pytest.mark.parametrize(
     "text",
     [
+        "",
         "one two",
         TEXT[:400],  # shorter than the lead: one MinHash for both
         TEXT,
         TEXT + " " + TEXT,  # repeated shingles
     ],
-    ids=["tiny", "lead-only", "long", "repeats"],
+    ids=["empty", "tiny", "lead-only", "long", "repeats"],
 )
-def test_signature_values_are_those_of_each_shingle_set_signed_alone(text: str) -> None:
-    # Stored signatures must keep matching new ones whatever the signing shortcut:
-    # the lead is MinHash(first lead_words words' shingles), the whole MinHash(all).
-    from datasketch import MinHash
-
-    def alone(items: set[str]) -> bytes:
-        mh = MinHash(num_perm=SETTINGS.num_perm, seed=dedup.SEED, scheme=dedup.SCHEME)
-        mh.update_batch([item.encode("utf-8") for item in items])
-        return bytes(mh.hashvalues.astype("<u4").tobytes())
-
+@pytest.mark.parametrize("lead_words", [SETTINGS.lead_words, 2])
+def test_signature_values_are_those_of_each_shingle_set_signed_alone(
+    text: str, lead_words: int
+) -> None:
+    # The lead is MinHash(shingles of the first lead_words words), the whole
+    # MinHash(all shingles), whatever shortcut signs the two together.
+    settings = replace(SETTINGS, lead_words=lead_words)
     tokens = dedup.words(text)
-    k = SETTINGS.shingle_words
-    sig = dedup.signature(text, SETTINGS)
-    assert sig.whole == alone(dedup.shingles(tokens, k))
-    assert sig.lead == alone(dedup.shingles(tokens[: SETTINGS.lead_words], k))
+    k = settings.shingle_words
+    sig = dedup.signature(text, settings)
+    assert sig.whole == _datasketch_values(_hashes_of(tokens, k), settings.num_perm)
+    assert sig.lead == _datasketch_values(_hashes_of(tokens[:lead_words], k), settings.num_perm)
     assert sig.words == len(tokens)
     assert sig.shingles == len(dedup.shingles(tokens, k))
 
@@ -230,21 +242,39 @@ def test_enrich_adds_details_and_keeps_the_first_report() -> None:
     assert merged.evidence == first.evidence and merged.source == first.source
 
 
-def _datasketch_values(items: set[str], num_perm: int) -> bytes:
-    """The MinHash values as datasketch computes them with its own default hash."""
-    import numpy as np
-    from datasketch import MinHash
-
-    mh = MinHash(num_perm=num_perm, seed=dedup.SEED, scheme=dedup.SCHEME)
-    mh.update_batch([item.encode("utf-8") for item in items])
-    return np.asarray(mh.hashvalues, dtype="<u4").tobytes()
+def _runs(tokens: list[str], k: int) -> list[str]:
+    if len(tokens) <= k:
+        return [" ".join(tokens)] if tokens else []
+    return [" ".join(tokens[i : i + k]) for i in range(len(tokens) - k + 1)]
 
 
-@given(st.text(alphabet=st.sampled_from("ab cdé ثقف\n"), max_size=400))
-def test_signatures_stay_those_datasketch_computes(text: str) -> None:
-    """Stored signatures keep matching new ones: the bulk hashing changes no value."""
-    settings = replace(SETTINGS, lead_words=20, shingle_words=3, num_perm=32)
-    sig = dedup.signature(text, settings)
-    tokens = dedup.words(text)
-    assert sig.whole == _datasketch_values(dedup.shingles(tokens, 3), 32)
-    assert sig.lead == _datasketch_values(dedup.shingles(tokens[:20], 3), 32)
+@given(
+    st.lists(st.sampled_from(["a", "b", "cdé", "ثقف", "a1", "1a", "ab"]), max_size=60),
+    st.integers(min_value=1, max_value=5),
+)
+def test_a_shingle_hash_is_a_function_of_its_words_alone(tokens: list[str], k: int) -> None:
+    """Equal runs of words hash equal wherever they stand; different runs differently
+    (in texts this small): MinHash over the hashes is MinHash over the shingles."""
+    runs = _runs(tokens, k)
+    hashes = _hashes_of(tokens, k).tolist()
+    assert len(hashes) == len(runs)
+    assert len(set(zip(runs, hashes, strict=True))) == len(set(runs)) == len(set(hashes))
+
+
+def test_estimated_jaccard_follows_the_shingle_jaccard() -> None:
+    """Signatures of texts sharing a known share of their words estimate the Jaccard
+    similarity of their shingle sets (256 permutations: standard error <= 0.03)."""
+    import random
+
+    settings = replace(SETTINGS, num_perm=256)
+    rng = random.Random(7)
+    vocabulary = [f"w{i}" for i in range(5000)]
+    for kept in (0, 100, 300, 500, 700, 900, 1000):
+        base = rng.choices(vocabulary, k=1000)
+        other = base[:kept] + rng.choices(vocabulary, k=1000 - kept)
+        a, b = " ".join(base), " ".join(other)
+        exact = dedup.similarity(a, b, settings.shingle_words).jaccard
+        estimate = dedup.estimated_jaccard(
+            dedup.signature(a, settings).whole, dedup.signature(b, settings).whole
+        )
+        assert abs(estimate - exact) <= 0.12, (kept, exact, estimate)
