@@ -113,9 +113,16 @@ _ASCII_SPACE = re.compile(
     + "]"
 )
 _ASCII_APOSTROPHE = re.compile(r"['`\"]")
+# The three folds of ASCII characters (lower case; spacing and separators as spaces;
+# apostrophes and quotes as _DELETED) as one bytes.translate of the UTF-8, which
+# leaves the bytes of every other character alone.
+_ASCII_FOLD = bytes.maketrans(
+    bytes(range(128)),
+    _ASCII_APOSTROPHE.sub(_DELETED, _ASCII_SPACE.sub(" ", "".join(map(chr, range(128))).lower()))
+    .encode("ascii"),
+)
 # Gaps that do not map one to one: runs of spaces and apostrophes, a lone apostrophe.
 _EDITS = re.compile("[ \x00]{2,}|\x00")
-_SPACES = re.compile(" {2,}")
 
 
 class _NotOneToOne(Exception):
@@ -163,6 +170,15 @@ def _one_to_one_form(text: str) -> tuple[str, list[str]] | None:
     spaces, apostrophes and combining marks as ``_DELETED``, each fold of several
     characters as ``_EXPANDED`` (their folds, in order, are the list).  None when
     only the character loop can fold it."""
+    form = _one_to_one_utf8(text)
+    if form is None:
+        return None
+    data, expansions = form
+    return data.decode("utf-8", "surrogatepass"), expansions
+
+
+def _one_to_one_utf8(text: str) -> tuple[bytes, list[str]] | None:
+    """``_one_to_one_form`` as UTF-8."""
     if _DELETED in text or _EXPANDED in text:  # a marker itself: only the loop can tell
         return None
     work = text
@@ -179,7 +195,8 @@ def _one_to_one_form(text: str) -> tuple[str, list[str]] | None:
             work = _NON_ASCII.sub(lambda m: _one_to_one(m, expansions), work)
         except _NotOneToOne:
             return None
-    return _ASCII_APOSTROPHE.sub(_DELETED, _ASCII_SPACE.sub(" ", work.lower())), expansions
+    # The other characters are folded (lower case) already: only ASCII is left to do.
+    return work.encode("utf-8", "surrogatepass").translate(_ASCII_FOLD), expansions
 
 
 def _leading_gap(work: str) -> int:
@@ -222,12 +239,16 @@ def to_match_text(text: str) -> MatchText:
 def fold(text: str) -> str:
     """``to_match_text(text).text`` without the offset map, which is most of its cost:
     enough to ask whether a text names anything at all."""
-    form = _one_to_one_form(text)
+    form = _one_to_one_utf8(text)
     if form is None:
         return to_match_text(text).text
-    work, expansions = form
-    # As the edits of to_match_text: a deleted character goes, a run of spaces is one.
-    folded = _SPACES.sub(" ", work.replace(_DELETED, "").lstrip(" "))
+    data, expansions = form
+    # As the edits of to_match_text: a deleted character goes, a run of spaces is one
+    # (spaces are the only white space left), none leads, one may end the text.
+    kept = data.replace(_DELETED.encode(), b"")
+    folded = b" ".join(kept.split()).decode("utf-8", "surrogatepass")
+    if folded and kept.endswith(b" "):
+        folded += " "
     if expansions:
         folds = iter(expansions)
         folded = _PLACEHOLDER.sub(lambda _: next(folds), folded)

@@ -112,11 +112,11 @@ def test_span_maps_a_match_back_to_the_original_spelling() -> None:
 
 
 # Hyphens and dashes, apostrophes and quotes, spaces, accents, a ligature, combining marks,
-# the Arabic tatweel and letters.
+# the Arabic tatweel and letters, Unicode-only spacing, a lone surrogate.
 SPECIALS = (
     "-\u2010\u2011\u2012\u2013\u2014_/"
     "'\u2019\u2018`\u02bc\u02bf\u02be\u00b4"
-    " \t\n\u00a0éèüçñÅØİẞﬁß…½\x01\u0301\u0308\u0640دير"
+    " \t\n\u00a0éèüçñÅØİẞﬁß…½\x01\u0301\u0308\u0640دير\x1c\u2028\ud83d"
 )
 unicode_text = st.text(
     alphabet=st.one_of(st.characters(codec="utf-8"), st.sampled_from(SPECIALS)), max_size=60
