@@ -6,6 +6,7 @@ nothing; a stopped run resumes; --reextract shows and applies a rule change."""
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import threading
 from collections.abc import Callable, Iterator
@@ -418,6 +419,30 @@ def test_directory_with_manifest_then_nothing_new(
     dry = run(make_pipeline(), source, dry_run=True)
     assert {o.status for o in dry.outcomes} == {BackfillItemStatus.KNOWN}
     assert len(articles(engine)) == 2
+
+
+def test_a_directory_run_again_skips_settled_files_and_reads_edited_ones(
+    make_pipeline: MakePipeline, engine: Engine, tmp_path: Path
+) -> None:
+    reports = tmp_path / "saved"
+    reports.mkdir()
+    convoy, quriyah = reports / "convoy.txt", reports / "quriyah.txt"
+    convoy.write_text(STORIES[0].text, encoding="utf-8")
+    quriyah.write_text(STORIES[1].text, encoding="utf-8")
+    source = BackfillSource(SourceKind.DIR, str(reports))
+    assert run(make_pipeline(), source).counts.stored == 2
+
+    again = run(make_pipeline(), source)
+    assert again.resumed and again.counts.settled == 2
+    assert [o for o in again.outcomes if o.status is not None] == []  # none read
+
+    # An analyst adds a correction to one file: it is read (and judged) again.
+    quriyah.write_text(STORIES[1].text + "\n\nCorrection: two vehicles, not three.")
+    os.utime(quriyah, ns=(quriyah.stat().st_atime_ns, quriyah.stat().st_mtime_ns + 10**9))
+    edited = run(make_pipeline(), source)
+    assert edited.counts.settled == 1
+    handled = [o for o in edited.outcomes if o.status is not None]
+    assert [(o.item.label, o.fetched) for o in handled] == [("quriyah.txt", True)]
 
 
 def test_dry_run_stores_nothing(
