@@ -21,7 +21,9 @@ ratio of their pages per second is the figure (goal >= 0.9).  CPU seconds per pa
 of each side are printed too (pipeline: the main process and its sandbox workers;
 plain: its N processes): their ratio is the same comparison per core, and less
 sensitive to other work on the machine.  Rounds alternate the sides; the medians
-are reported.  ``--stages`` also times each stage alone, serially, in one process.
+are reported, and the median of the rounds' own ratios (each pipeline run against
+the plain run beside it).  ``--stages`` also times each stage alone, serially, in
+one process.
 
 Run from the repository root:
 
@@ -323,6 +325,15 @@ def summarise(piped: dict[str, list[Run]], plains: list[Run], pages: int, n: int
         print(
             f"  ratio pipeline/plain, pages/s with {n} processes each: {p_rate / q_rate:.2f}; "
             f"per core (plain CPU/page over pipeline CPU/page): {q_cpu / p_cpu:.2f}"
+        )
+        # Each round's pipeline run against the plain run next to it: the machine's
+        # speed drifts from minute to minute, and a pair shares most of the drift.
+        paired = sorted(q.seconds / p.seconds for p, q in zip(runs, plains, strict=True))
+        per_core = sorted(q.cpu / p.cpu for p, q in zip(runs, plains, strict=True))
+        print(
+            f"  round by round: ratio {statistics.median(paired):.2f} "
+            f"({paired[0]:.2f}-{paired[-1]:.2f}), per core {statistics.median(per_core):.2f} "
+            f"({per_core[0]:.2f}-{per_core[-1]:.2f})"
         )
 
 
