@@ -23,7 +23,8 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.installed-dev
-	$(BIN)/ruff check service tests migrations
+	$(BIN)/ruff check service tests migrations bench
+	$(BIN)/ruff format --check service tests migrations bench
 	$(BIN)/mypy service
 
 setup: $(VENV)/.installed

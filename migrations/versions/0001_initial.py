@@ -75,9 +75,7 @@ def upgrade() -> None:
         sa.Column("outlet", sa.String(length=255), nullable=True),
         sa.Column("title", sa.Text(), nullable=True),
         sa.Column("published", _utc(), nullable=True),
-        sa.Column(
-            "published_is_estimate", sa.Boolean(), server_default=sa.false(), nullable=False
-        ),
+        sa.Column("published_is_estimate", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("fetched", _utc(), nullable=False),
         sa.Column("text", sa.Text(), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),

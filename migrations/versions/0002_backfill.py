@@ -75,9 +75,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_backfill_items")),
-        sa.UniqueConstraint(
-            "run_id", "item_key", name=op.f("uq_backfill_items_run_id_item_key")
-        ),
+        sa.UniqueConstraint("run_id", "item_key", name=op.f("uq_backfill_items_run_id_item_key")),
     )
     op.create_index(op.f("ix_backfill_items_article_id"), "backfill_items", ["article_id"])
 
