@@ -118,8 +118,9 @@ _ASCII_APOSTROPHE = re.compile(r"['`\"]")
 # leaves the bytes of every other character alone.
 _ASCII_FOLD = bytes.maketrans(
     bytes(range(128)),
-    _ASCII_APOSTROPHE.sub(_DELETED, _ASCII_SPACE.sub(" ", "".join(map(chr, range(128))).lower()))
-    .encode("ascii"),
+    _ASCII_APOSTROPHE.sub(
+        _DELETED, _ASCII_SPACE.sub(" ", "".join(map(chr, range(128))).lower())
+    ).encode("ascii"),
 )
 # Gaps that do not map one to one: runs of spaces and apostrophes, a lone apostrophe.
 _EDITS = re.compile("[ \x00]{2,}|\x00")

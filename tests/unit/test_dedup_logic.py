@@ -244,9 +244,7 @@ def test_enrich_adds_details_and_keeps_the_first_report() -> None:
 
 @given(
     st.text(
-        alphabet=st.one_of(
-            st.characters(), st.sampled_from("_-'’ \t\n\x1c\u00a0\u2028ßİﬁ…ثقف٣")
-        ),
+        alphabet=st.one_of(st.characters(), st.sampled_from("_-'’ \t\n\x1c\u00a0\u2028ßİﬁ…ثقف٣")),
         max_size=80,
     )
 )
