@@ -133,6 +133,14 @@ def db_upgrade(app: App, revision: str) -> None:
     url = app.settings.database_url
     reached = store.upgrade(url, revision)
     click.echo(f"Database {store.display_url(url)} is at revision {reached or 'base'}.")
+    if reached == store.head_revision():
+        from service.pipeline import sign_stored_articles
+
+        # A migration may drop the dedup signatures: made here, not on the daemon's
+        # first ingest.
+        signed = sign_stored_articles(store.session_factory(app.engine), app.settings.dedup)
+        if signed:
+            click.echo(f"Signed {signed} stored articles for near-duplicate detection.")
 
 
 @main.command()

@@ -32,7 +32,7 @@ import httpx
 from sqlalchemy.orm import Session, sessionmaker
 
 from service import dedup, metrics, store
-from service.config import HttpSettings, Settings
+from service.config import DedupSettings, HttpSettings, Settings
 from service.enums import AlertKind, ArticleOrigin
 from service.errors import ExtractError, FeedError, FetchError, IngestError, StoreError
 from service.events import Event
@@ -718,19 +718,7 @@ class Pipeline:
         migration that drops signatures made another way), then load the index."""
         if self._index_ready:
             return
-        num_perm = self.settings.dedup.num_perm
-        while True:
-            with self._transaction() as session:
-                # Replicas starting together after an upgrade sign in turn, not twice.
-                store.lock_for_dedup(session)
-                missing = store.articles_without_signature(session, num_perm=num_perm)
-                for article_id, text in missing:
-                    store.replace_signature(
-                        session, article_id, dedup.signature(text, self.settings.dedup)
-                    )
-            if not missing:
-                break
-            log.info("Signed stored articles", extra={"articles": len(missing)})
+        sign_stored_articles(self.session_factory, self.settings.dedup, lock=self._db_lock)
         self.rebuild_index()
 
     def rebuild_index(self) -> int:
@@ -909,6 +897,27 @@ class Pipeline:
             next_due=due,
             duration_ms=int((self._monotonic() - started) * 1000),
         )
+
+
+def sign_stored_articles(
+    factory: sessionmaker[Session], settings: DedupSettings, *, lock: threading.Lock | None = None
+) -> int:
+    """Sign the articles stored without a dedup signature, or with one of another
+    ``num_perm`` (all of them after a migration that drops signatures made another
+    way), 1,000 to a transaction; return how many.  ``service db upgrade`` does it
+    once migrated; a pipeline does what is left on first use."""
+    signed = 0
+    while True:
+        with store.locked_scope(factory, lock) as session:
+            # Replicas starting together after an upgrade sign in turn, not twice.
+            store.lock_for_dedup(session)
+            missing = store.articles_without_signature(session, num_perm=settings.num_perm)
+            for article_id, text in missing:
+                store.replace_signature(session, article_id, dedup.signature(text, settings))
+        if not missing:
+            return signed
+        signed += len(missing)
+        log.info("Signed stored articles", extra={"articles": len(missing)})
 
 
 def poll_feed(

@@ -12,10 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner, Result
 
-from service import store
+from service import dedup, store
 from service.cli import main
+from service.config import DedupSettings
 from service.enums import ArticleOrigin
 from service.events import (
     Actor,
@@ -167,6 +169,46 @@ def test_commands_refuse_an_unmigrated_database(invoke: Invoke, tmp_path: Path) 
         result = invoke(*command, env=env)
         assert result.exit_code == 1, command
         assert "not migrated; run `service db upgrade`" in single_error_line(result)
+
+
+def test_upgrade_signs_the_articles_a_migration_left_unsigned(
+    invoke: Invoke, database_url: str
+) -> None:
+    """Revision 0005 drops the signatures of the previous shingle hash: ``db upgrade``
+    signs the stored articles again itself, as the current code signs them."""
+    env = {"SERVICE_DATABASE_URL": database_url}
+    result = invoke("db", "upgrade", "--revision", "0004_dedup", env=env)
+    assert result.exit_code == 0 and "is at revision 0004_dedup." in result.output
+    text = "Fighters of the Deir Ezzor Military Council moved from al-Busayrah to Dhiban. " * 4
+    engine = store.create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            for n in (1, 2):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO articles (text, content_hash, origin_kind, fetched, "
+                        "published_is_estimate) VALUES (:text, :hash, 'feed', :now, false)"
+                    ),
+                    {"text": f"{text}{n}", "hash": str(n), "now": datetime.now(UTC)},
+                )
+        result = invoke("db", "upgrade", env=env)
+        assert result.exit_code == 0, result.output + result.stderr
+        assert "Signed 2 stored articles for near-duplicate detection." in result.output
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text(
+                    "SELECT a.text, s.whole FROM articles a "
+                    "JOIN article_signatures s ON s.article_id = a.id"
+                )
+            ).all()
+        assert sorted(bytes(whole) for _, whole in rows) == sorted(
+            dedup.signature(stored, DedupSettings()).whole for stored, _ in rows
+        )
+        assert len(rows) == 2
+        again = invoke("db", "upgrade", env=env)
+        assert "Signed" not in again.output  # nothing left to sign
+    finally:
+        engine.dispose()
 
 
 def test_upgrade_seed_feeds_events(invoke: Invoke, database_url: str) -> None:
