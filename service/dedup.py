@@ -38,7 +38,6 @@ from service.lsh import BandedIndex, lsh_params
 SCHEME = "affine32"  # datasketch >= 2: uint32 hash values, stored as 4 bytes each
 SEED = 1  # the permutations; changing it invalidates every stored signature
 _DTYPE = np.dtype("<u4")
-_WORD = re.compile(r"\w+")
 _WP_POST = re.compile(r"^p=\d+$")
 
 
@@ -117,13 +116,9 @@ def urls_for(
 # Shingles and signatures
 
 
-def words(text: str) -> list[str]:
-    """Lower-case word tokens after NFKC: punctuation, spacing and case do not count."""
-    return _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
-
-
-# Characters that are not word characters become spaces: a regex for the non-ASCII
-# ones (few, and rare), one bytes.translate of the UTF-8 for the ASCII ones.
+# Characters that are not word characters (``\w``) become spaces: a regex for the
+# non-ASCII ones (few, and rare), one bytes.translate of the UTF-8 for the ASCII
+# ones; then bytes.split.  A regex match per word cost 2.5 times as much.
 _NON_ASCII_NON_WORD = re.compile(r"[^\x00-\x7f\w]")
 _ASCII_NON_WORD = bytes(
     b if b >= 0x80 or chr(b).isalnum() or chr(b) == "_" else ord(" ") for b in range(256)
@@ -131,11 +126,17 @@ _ASCII_NON_WORD = bytes(
 
 
 def word_bytes(text: str) -> list[bytes]:
-    """``words(text)``, UTF-8 encoded, without a regex match per word (2.5x faster)."""
+    """The words (runs of word characters) of the text after NFKC and case folding,
+    as UTF-8: punctuation, spacing and case do not count."""
     folded = unicodedata.normalize("NFKC", text).casefold()
     if not folded.isascii():
         folded = _NON_ASCII_NON_WORD.sub(" ", folded)
     return folded.encode("utf-8", "surrogatepass").translate(_ASCII_NON_WORD).split()
+
+
+def words(text: str) -> list[str]:
+    """``word_bytes`` as strings."""
+    return [word.decode("utf-8", "surrogatepass") for word in word_bytes(text)]
 
 
 def shingles(tokens: Sequence[str], k: int) -> set[str]:

@@ -714,8 +714,8 @@ class Pipeline:
     REFRESH_OVERLAP = 100
 
     def _prepare_index(self) -> None:
-        """First use: sign articles stored without a signature (all of them after a
-        migration that drops signatures made another way), then load the index."""
+        """First use: sign what is stored unsigned (``sign_stored_articles``), then
+        load the index."""
         if self._index_ready:
             return
         sign_stored_articles(self.session_factory, self.settings.dedup, lock=self._db_lock)
