@@ -4,28 +4,34 @@ A manifest is a JSON object ``{"about": "...", "documents": [...]}``; each docum
 
     {"file": "000_x.txt", "outlet": "SouthFront", "reporting_source": "SOHR",
      "title": "...", "published": "2020-01-23", "published_is_estimate": true,
-     "has_reader_comments": true}
+     "has_reader_comments": true, "url": "https://..."}
 
-``file`` is relative to the manifest's directory; ``reporting_source`` may be null;
-``published_is_estimate`` and ``has_reader_comments`` default to false. Reading is
-strict: an unknown or missing key, a wrong type, a bad date, a duplicate or missing
-file is a :class:`~service.errors.ConfigError` naming the manifest and the entry.
+``file`` is relative to the manifest's directory. ``published`` is a day
+(``YYYY-MM-DD``), a month (``YYYY-MM``), a year (``YYYY``) or null (unknown);
+``title``, ``reporting_source`` and ``url`` (the article's address, kept as the
+events' source link) may be missing or null; ``published_is_estimate`` and
+``has_reader_comments`` default to false. Reading is strict: an unknown or missing
+key, a wrong type, a bad date, a duplicate or missing file is a
+:class:`~service.errors.ConfigError` naming the manifest and the entry.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from service.errors import ConfigError
+from service.events import DatePrecision
 
 _TOP_KEYS = {"about", "documents"}
-_REQUIRED = {"file": str, "outlet": str, "title": str, "published": str}
+_REQUIRED = {"file": str, "outlet": str}
+_OPTIONAL_STRINGS = ("title", "reporting_source", "url")
 _OPTIONAL_BOOLS = ("published_is_estimate", "has_reader_comments")
-_KNOWN = {*_REQUIRED, "reporting_source", *_OPTIONAL_BOOLS}
+_KNOWN = {*_REQUIRED, "published", *_OPTIONAL_STRINGS, *_OPTIONAL_BOOLS}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,10 +42,14 @@ class ManifestDoc:
     file: str  # as written in the manifest
     outlet: str
     reporting_source: str | None
-    title: str
-    published: date
+    title: str | None
+    # The first day of the period ``published`` names; None when it is unknown.
+    published: date | None
     published_is_estimate: bool = False
     has_reader_comments: bool = False
+    url: str | None = None
+    # How much of ``published`` the manifest gives: DAY, MONTH, YEAR or UNKNOWN.
+    published_precision: DatePrecision = DatePrecision.DAY
 
 
 def read_manifest(path: Path) -> list[ManifestDoc]:
@@ -103,21 +113,27 @@ def _document(manifest: Path, index: int, entry: Any) -> ManifestDoc:
             raise fail(key, "required key is missing")
         if not isinstance(entry[key], kind) or not entry[key].strip():
             raise fail(key, f"expected a non-empty string, got {entry[key]!r}")
-    source = entry.get("reporting_source")
-    if source is not None and (not isinstance(source, str) or not source.strip()):
-        raise fail("reporting_source", f"expected a non-empty string or null, got {source!r}")
+    strings: dict[str, str | None] = {}
+    for key in _OPTIONAL_STRINGS:
+        value = entry.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise fail(key, f"expected a non-empty string or null, got {value!r}")
+        strings[key] = value.strip() if value else None
     flags: dict[str, bool] = {}
     for key in _OPTIONAL_BOOLS:
         value = entry.get(key, False)
         if not isinstance(value, bool):
             raise fail(key, f"expected true or false, got {value!r}")
         flags[key] = value
-    try:
-        published = date.fromisoformat(entry["published"])
-    except ValueError:
+    if "published" not in entry:
+        raise fail("published", "required key is missing (null when unknown)")
+    parsed = parse_published(entry["published"])
+    if parsed is None:
         raise fail(
-            "published", f"expected an ISO date (YYYY-MM-DD), got {entry['published']!r}"
-        ) from None
+            "published",
+            f"expected YYYY-MM-DD, YYYY-MM, YYYY or null, got {entry['published']!r}",
+        )
+    published, precision = parsed
 
     file = entry["file"]
     relative = PurePosixPath(file)
@@ -131,9 +147,36 @@ def _document(manifest: Path, index: int, entry: Any) -> ManifestDoc:
         path=text_path,
         file=file,
         outlet=entry["outlet"].strip(),
-        reporting_source=source.strip() if source else None,
-        title=entry["title"].strip(),
+        reporting_source=strings["reporting_source"],
+        title=strings["title"],
         published=published,
         published_is_estimate=flags["published_is_estimate"],
         has_reader_comments=flags["has_reader_comments"],
+        url=strings["url"],
+        published_precision=precision,
     )
+
+
+_PUBLISHED = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+def parse_published(value: Any) -> tuple[date | None, DatePrecision] | None:
+    """A manifest's ``published``: its first day and precision; None when malformed.
+
+    ``null`` is an unknown date: ``(None, UNKNOWN)``.
+    """
+    if value is None:
+        return None, DatePrecision.UNKNOWN
+    if not isinstance(value, str):
+        return None
+    m = _PUBLISHED.fullmatch(value.strip())
+    if m is None:
+        return None
+    year, month, day = m.groups()
+    try:
+        first = date(int(year), int(month or 1), int(day or 1))
+    except ValueError:
+        return None
+    if day:
+        return first, DatePrecision.DAY
+    return first, DatePrecision.MONTH if month else DatePrecision.YEAR

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from service.corpus import ManifestDoc
 from service.errors import ExtractError
+from service.events import DatePrecision
 from service.extract import clean_text, extract_article
 from service.rules import Document
 
@@ -23,6 +24,8 @@ def read_report(
     published_is_estimate: bool = False,
     reporting_source: str | None = None,
     title: str | None = None,
+    url: str | None = None,
+    published_precision: DatePrecision = DatePrecision.DAY,
 ) -> Document:
     suffix = path.suffix.lower()
     if suffix not in HTML_SUFFIXES | TEXT_SUFFIXES:
@@ -41,7 +44,10 @@ def read_report(
             raise ExtractError(f"{path}: no article text found in the page")
         text = article.text
         title = title or article.title
-        published = published or article.published
+        if published is None and article.published is not None:
+            published, published_precision = article.published, DatePrecision.DAY
+    if published is None:
+        published_precision = DatePrecision.UNKNOWN
     return Document(
         text=text,
         published=published,
@@ -49,6 +55,8 @@ def read_report(
         published_is_estimate=published_is_estimate,
         reporting_source=reporting_source,
         title=title,
+        url=url,
+        published_precision=published_precision,
     )
 
 
@@ -60,4 +68,6 @@ def read_manifest_doc(doc: ManifestDoc) -> Document:
         published_is_estimate=doc.published_is_estimate,
         reporting_source=doc.reporting_source,
         title=doc.title,
+        url=doc.url,
+        published_precision=doc.published_precision,
     )

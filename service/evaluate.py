@@ -10,13 +10,14 @@ Gold events marked ``optional`` count neither way: a prediction that matches one
 is not a false positive, and an unmatched optional event is not a miss.
 
 ``date_acc`` is measured over the matches whose gold event gives a date: the
-prediction is right when it names the same day (gold ``YYYY-MM-DD``), or a date
-within the gold month or year (gold ``YYYY-MM``/``YYYY``).
+prediction is right when it names a day within one day of the gold day (gold
+``YYYY-MM-DD``), or a date within the gold month or year (gold ``YYYY-MM``/``YYYY``).
 """
 
 from __future__ import annotations
 
 import json
+from datetime import date
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,10 +124,16 @@ def read_gold(path: Path) -> list[GoldEvent]:
 
 
 def date_matches(gold: str, predicted: str | None) -> bool:
+    """A day date within one day of the gold day; a date inside a gold month or year."""
     if predicted is None:
         return False
     if len(gold) == 10:
-        return predicted == gold
+        if len(predicted) != 10:
+            return False
+        try:
+            return abs((date.fromisoformat(predicted) - date.fromisoformat(gold)).days) <= 1
+        except ValueError:
+            return False
     return predicted.startswith(gold)
 
 

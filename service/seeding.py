@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from service import corpus, dedup, store
 from service.config import DedupSettings
 from service.corpus import ManifestDoc
+from service.events import DatePrecision
 from service.enums import ArticleOrigin
 from service.hashing import content_hash
 
@@ -60,9 +61,13 @@ def import_seeds(
                 fetched=now,
                 outlet=doc.outlet,
                 title=doc.title,
-                # The manifest gives a day; midnight UTC stands for it.
-                published=datetime.combine(doc.published, time(), tzinfo=UTC),
-                published_is_estimate=doc.published_is_estimate,
+                # Midnight UTC stands for the manifest's day (the first of its month or
+                # year, marked an estimate, when it gives no day).
+                published=(
+                    datetime.combine(doc.published, time(), tzinfo=UTC) if doc.published else None
+                ),
+                published_is_estimate=doc.published_is_estimate
+                or doc.published_precision is not DatePrecision.DAY,
                 is_seed=True,
             ),
         )

@@ -30,6 +30,7 @@ from defusedxml import DefusedXmlException
 
 from service.corpus import ManifestDoc, read_manifest
 from service.errors import ConfigError, ParseError
+from service.events import DatePrecision
 
 MAX_SITEMAP_URLS = 50_000  # the sitemaps.org limit per file
 REPORT_SUFFIXES = frozenset({".html", ".htm", ".txt"})
@@ -231,7 +232,8 @@ def report_files(directory: Path) -> list[ReportFile]:
                     outlet=doc.outlet,
                     title=doc.title,
                     published=doc.published,
-                    published_is_estimate=doc.published_is_estimate,
+                    published_is_estimate=doc.published_is_estimate
+                    or doc.published_precision is not DatePrecision.DAY,
                 )
             )
     return files

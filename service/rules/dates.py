@@ -254,10 +254,73 @@ def find_dates(text: str, ref: date | None) -> list[DateMention]:
 Expression = tuple[int, int, str, re.Match[str], bool]  # start, end, kind, match, report
 
 
-def resolve_all(expressions: Sequence[Expression], ref: date | None) -> list[DateMention]:
-    """``scan``'s expressions resolved against ``ref``."""
+# Expressions counted back from the reference in days or weeks ("yesterday", "on
+# Tuesday", "two weeks ago"): with a reference known only to the month or year, they
+# give that month or year.
+_NEAR_RELATIVE = frozenset(
+    {
+        "day_before_yesterday",
+        "yesterday",
+        "today",
+        "days_ago",
+        "weekday",
+        "weeks_ago",
+        "last_week",
+        "this_week",
+    }
+)
+# Expressions naming a month or day whose year comes from the reference.
+_YEAR_FROM_REF = frozenset({"month_day", "day_month", "month"})
+
+
+def _period_end(ref: date, precision: DatePrecision) -> date:
+    if precision is DatePrecision.YEAR:
+        return date(ref.year, 12, 31)
+    if precision is DatePrecision.MONTH:
+        y, m = (ref.year, ref.month + 1) if ref.month < 12 else (ref.year + 1, 1)
+        return date(y, m, 1) - timedelta(days=1)
+    return ref
+
+
+def _coarse(
+    kind: str, m: re.Match[str], ref: date, precision: DatePrecision
+) -> tuple[str | None, DatePrecision]:
+    """``resolve`` against a reference known only to its month or year (``ref`` is the
+    period's first day)."""
+    period = (
+        (f"{ref.year:04d}-{ref.month:02d}", DatePrecision.MONTH)
+        if precision is DatePrecision.MONTH
+        else (f"{ref.year:04d}", DatePrecision.YEAR)
+    )
+    if kind in _NEAR_RELATIVE:
+        return period
+    if kind in _YEAR_FROM_REF:
+        return resolve(kind, m, _period_end(ref, precision))
+    if precision is DatePrecision.YEAR and kind in ("months_ago", "last_month", "this_month"):
+        return period
+    return resolve(kind, m, ref)
+
+
+def resolve_all(
+    expressions: Sequence[Expression],
+    ref: date | None,
+    precision: DatePrecision = DatePrecision.DAY,
+) -> list[DateMention]:
+    """``scan``'s expressions resolved against ``ref``, known to ``precision``.
+
+    With a reference known only to its month or year (``ref`` is then the period's
+    first day), words counted back in days or weeks give that month or year; with no
+    reference (or precision ``UNKNOWN``), only self-contained dates resolve.
+    """
+    if precision is DatePrecision.UNKNOWN:
+        ref = None
+    if ref is None or precision in (DatePrecision.DAY, DatePrecision.WEEK):
+        return [
+            DateMention(start, end, *resolve(kind, m, ref), report)
+            for start, end, kind, m, report in expressions
+        ]
     return [
-        DateMention(start, end, *resolve(kind, m, ref), report)
+        DateMention(start, end, *_coarse(kind, m, ref, precision), report)
         for start, end, kind, m, report in expressions
     ]
 
@@ -314,6 +377,15 @@ def _modal_may(kind: str, m: re.Match[str]) -> bool:
         and not m.group(0)[0].isupper()
         and not re.match(r"(?i)(early|mid|late|in|during|since|the|by|until)", m.group(0))
     )
+
+
+def period(day: date, precision: DatePrecision) -> str:
+    """The ISO period of ``precision`` that holds ``day`` ("2020", "2020-07", "2020-07-14")."""
+    if precision is DatePrecision.YEAR:
+        return f"{day.year:04d}"
+    if precision is DatePrecision.MONTH:
+        return f"{day.year:04d}-{day.month:02d}"
+    return day.isoformat()
 
 
 def contains(outer: str | None, inner: str | None) -> bool:

@@ -331,6 +331,10 @@ class Document:
     published_is_estimate: bool = False
     reporting_source: str | None = None
     title: str | None = None
+    # How much of ``published`` is known (a manifest may give only a month or a year;
+    # ``published`` is then the period's first day). Relative words ("yesterday",
+    # "on Tuesday") resolve no finer than this.
+    published_precision: DatePrecision = DatePrecision.DAY
 
 
 @dataclass(slots=True)
@@ -476,7 +480,7 @@ class _Extraction:
         ]
         self.candidates: list[_Candidate] = []
         self.last_event: _Candidate | None = None
-        self.ref = self._reference_date()
+        self.ref, self.ref_precision = self._reference_date()
         self.title_place, self.title_actor = self._title_context()
         self._headings = self._find_headings()
 
@@ -487,15 +491,29 @@ class _Extraction:
     def _in(self, items: list, start: int, end: int) -> list:  # type: ignore[type-arg]
         return [x for x in items if start <= x.start < end]
 
-    def _reference_date(self) -> date | None:
-        """The report's own date when the text gives one near publication, else publication."""
-        pub = self.doc.published
+    def _reference_date(self) -> tuple[date | None, DatePrecision]:
+        """The report's own date when the text gives one near publication, else publication.
+
+        "SOHR reported on January 22 that …" dates the report even when the page's
+        publication date is unknown or known only to the month.
+        """
+        pub, precision = self.doc.published, self.doc.published_precision
+        if pub is None:
+            precision = DatePrecision.UNKNOWN
         for s in self.sentences:
-            for d in dates_mod.resolve_all(self._scan_dates(s), pub):
+            for d in dates_mod.resolve_all(self._scan_dates(s), pub, precision):
                 day = d.day()
-                if d.report and day and (pub is None or 0 <= (pub - day).days <= 14):
-                    return day
-        return pub
+                if not (d.report and day and d.precision is DatePrecision.DAY):
+                    continue
+                if pub is None or precision is DatePrecision.UNKNOWN:
+                    return day, DatePrecision.DAY
+                if precision is DatePrecision.DAY and 0 <= (pub - day).days <= 14:
+                    return day, DatePrecision.DAY
+                if precision is not DatePrecision.DAY and dates_mod.contains(
+                    dates_mod.period(pub, precision), day.isoformat()
+                ):
+                    return day, DatePrecision.DAY
+        return pub, precision
 
     def _names_a_place(self) -> bool:
         """Whether the text or the title names a place the gazetteer knows.
@@ -543,7 +561,9 @@ class _Extraction:
 
     def _find_dates(self, s: Sentence) -> list[dates_mod.DateMention]:
         if s.start not in self._dates:
-            self._dates[s.start] = dates_mod.resolve_all(self._scan_dates(s), self.ref)
+            self._dates[s.start] = dates_mod.resolve_all(
+                self._scan_dates(s), self.ref, self.ref_precision
+            )
         return self._dates[s.start]
 
     def _clause(self, s_start: int, s_end: int, pos: int) -> tuple[int, int]:
@@ -1247,7 +1267,10 @@ class _Extraction:
             return [(para_date, DatePrecision.YEAR, False)]
         pub = self.doc.published
         if pub and not self.doc.published_is_estimate:
-            return [(f"{pub.year:04d}-{pub.month:02d}", DatePrecision.MONTH, False)]
+            if self.doc.published_precision is DatePrecision.YEAR:
+                return [(f"{pub.year:04d}", DatePrecision.YEAR, False)]
+            if self.doc.published_precision is not DatePrecision.UNKNOWN:
+                return [(f"{pub.year:04d}-{pub.month:02d}", DatePrecision.MONTH, False)]
         return [(None, DatePrecision.UNKNOWN, False)]
 
     def _heading_date(self, at: int) -> tuple[str | None, DatePrecision, bool] | None:
@@ -1266,7 +1289,9 @@ class _Extraction:
         for line in self.text.splitlines(keepends=True):
             stripped = line.strip(" \t\r\n━─—=-*")
             if 6 <= len(stripped) <= 40:
-                found = dates_mod.find_dates(stripped, self.doc.published)
+                found = dates_mod.resolve_all(
+                    dates_mod.scan(stripped), self.ref, self.ref_precision
+                )
                 days = [d for d in found if d.precision is DatePrecision.DAY and d.value]
                 covered = sum(d.end - d.start for d in found)
                 if days and covered >= 0.6 * len(stripped.replace(",", "")):

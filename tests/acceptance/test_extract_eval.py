@@ -161,3 +161,34 @@ def test_eval_on_the_blind_sets_does_not_regress(folder: str, floor: float) -> N
     )
     assert code == 0, out
     assert summary(out)["f1"] >= floor, out
+
+
+def test_manifest_with_a_month_a_null_date_and_urls(tmp_path: Path) -> None:
+    """A manifest as a search index gives them: a month or no publication date, no title,
+    the article's address; relative words resolve no finer than what is known."""
+    sentence = "Iranian-backed militias sent a convoy of 12 vehicles to al-Mayadin yesterday."
+    for name in ("a.txt", "b.txt"):
+        (tmp_path / name).write_text(sentence, encoding="utf-8")
+    manifest = tmp_path / "MANIFEST.json"
+    manifest.write_text(
+        json.dumps(
+            {
+                "documents": [
+                    {
+                        "file": "a.txt",
+                        "outlet": "Test Outlet",
+                        "published": "2022-03",
+                        "url": "https://example.org/a",
+                    },
+                    {"file": "b.txt", "outlet": "Test Outlet", "title": None, "published": None},
+                ]
+            }
+        ),
+        encoding="utf-8",
+    )
+    code, out = invoke("extract", "--manifest", str(manifest))
+    assert code == 0, out
+    lines = {line["file"]: line for line in map(json.loads, out.splitlines())}
+    assert (lines["a.txt"]["date"], lines["a.txt"]["date_precision"]) == ("2022-03", "month")
+    assert lines["a.txt"]["source"]["url"] == "https://example.org/a"
+    assert (lines["b.txt"]["date"], lines["b.txt"]["date_precision"]) == (None, "unknown")

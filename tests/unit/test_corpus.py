@@ -11,6 +11,7 @@ import pytest
 
 from service.corpus import read_manifest, read_text
 from service.errors import ConfigError
+from service.events import DatePrecision
 
 SEEDS = Path(__file__).resolve().parents[2] / "corpus" / "seeds" / "MANIFEST.json"
 
@@ -117,3 +118,42 @@ def test_bad_manifest(tmp_path: Path, data: Any, key: str | None, text: str) -> 
 def test_missing_manifest(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="manifest not found"):
         read_manifest(tmp_path / "MANIFEST.json")
+
+
+@pytest.mark.parametrize(
+    ("published", "first", "precision"),
+    [
+        pytest.param("2021-09-10", date(2021, 9, 10), DatePrecision.DAY, id="day"),
+        pytest.param("2021-09", date(2021, 9, 1), DatePrecision.MONTH, id="month"),
+        pytest.param("2021", date(2021, 1, 1), DatePrecision.YEAR, id="year"),
+        pytest.param(None, None, DatePrecision.UNKNOWN, id="unknown"),
+    ],
+)
+def test_publication_date_to_the_day_month_year_or_unknown(
+    tmp_path: Path, published: str | None, first: date | None, precision: DatePrecision
+) -> None:
+    (doc,) = read_manifest(write(tmp_path, {"documents": [entry(published=published)]}))
+    assert doc.published == first
+    assert doc.published_precision is precision
+
+
+def test_title_may_be_missing_or_null_and_url_is_kept(tmp_path: Path) -> None:
+    data = {
+        "documents": [
+            entry(title=..., url="https://example.org/news/1"),
+            entry(file="b.txt", title=None),
+        ]
+    }
+    first, second = read_manifest(write(tmp_path, data))
+    assert first.title is None and second.title is None
+    assert first.url == "https://example.org/news/1"
+    assert second.url is None
+
+
+@pytest.mark.parametrize("published", ["21-09", "2021-9", "Sept 2021", "2021-02-30", 2021])
+def test_malformed_publication_date_is_named(tmp_path: Path, published: Any) -> None:
+    path = write(tmp_path, {"documents": [entry(published=published)]})
+    with pytest.raises(ConfigError) as info:
+        read_manifest(path)
+    assert info.value.key == "documents[0].published"
+    assert repr(published) in str(info.value)

@@ -16,7 +16,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from service.events import DatePrecision
-from service.rules.dates import compatible, contains, find_dates
+from service.rules.dates import compatible, contains, find_dates, resolve_all, scan
 
 DAY = DatePrecision.DAY
 WEEK = DatePrecision.WEEK
@@ -502,3 +502,31 @@ def test_none_is_compatible_with_anything_and_contains_nothing(p: str) -> None:
 )
 def test_compatible_table(a: str, b: str, expected: bool) -> None:
     assert compatible(a, b) is expected
+
+
+# ------------------------------------------- a reference known to the month or year
+
+
+@pytest.mark.parametrize(
+    ("text", "precision", "value", "got"),
+    [
+        ("The convoy arrived yesterday.", DatePrecision.MONTH, "2020-07", DatePrecision.MONTH),
+        ("They left on Tuesday.", DatePrecision.MONTH, "2020-07", DatePrecision.MONTH),
+        ("It happened two weeks ago.", DatePrecision.MONTH, "2020-07", DatePrecision.MONTH),
+        ("The convoy arrived yesterday.", DatePrecision.YEAR, "2020", DatePrecision.YEAR),
+        ("They moved last month.", DatePrecision.MONTH, "2020-06", DatePrecision.MONTH),
+        ("They moved last month.", DatePrecision.YEAR, "2020", DatePrecision.YEAR),
+        # The year of a day or month comes from the end of the known period.
+        ("They arrived on July 28.", DatePrecision.MONTH, "2020-07-28", DatePrecision.DAY),
+        ("They arrived in mid-November.", DatePrecision.YEAR, "2020-11", DatePrecision.MONTH),
+        ("They arrived on July 28.", DatePrecision.UNKNOWN, None, DatePrecision.UNKNOWN),
+        ("The convoy arrived yesterday.", DatePrecision.UNKNOWN, None, DatePrecision.UNKNOWN),
+        ("They arrived on 3 May 2019.", DatePrecision.UNKNOWN, "2019-05-03", DatePrecision.DAY),
+    ],
+)
+def test_relative_words_resolve_no_finer_than_the_reference(
+    text: str, precision: DatePrecision, value: str | None, got: DatePrecision
+) -> None:
+    first = date(2020, 7, 1) if precision is not DatePrecision.YEAR else date(2020, 1, 1)
+    (mention,) = resolve_all(scan(text), first, precision)
+    assert (mention.value, mention.precision) == (value, got)
