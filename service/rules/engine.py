@@ -1265,8 +1265,10 @@ class _Extraction:
             if len(para_date) >= 7:
                 return [(para_date[:7], DatePrecision.MONTH, False)]
             return [(para_date, DatePrecision.YEAR, False)]
+        # A report that dates nothing is taken to tell what happened around its
+        # publication: its month (or year, when that is all that is known).
         pub = self.doc.published
-        if pub and not self.doc.published_is_estimate:
+        if pub:
             if self.doc.published_precision is DatePrecision.YEAR:
                 return [(f"{pub.year:04d}", DatePrecision.YEAR, False)]
             if self.doc.published_precision is not DatePrecision.UNKNOWN:

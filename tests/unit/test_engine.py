@@ -492,12 +492,18 @@ def test_reader_comments_never_produce_events(rules: RuleSet) -> None:
     assert brief(run(rules, text)) == [("deployment", "russia", "Khasham")]
 
 
-def test_undated_events_take_the_publication_month_only_when_it_is_known(rules: RuleSet) -> None:
+def test_undated_events_take_the_publication_month_even_when_it_is_estimated(
+    rules: RuleSet,
+) -> None:
+    """The annotation guideline dates an undated move by the report's (estimated) month;
+    with no publication date at all the event has none."""
     text = "Iranian-backed militias have handed over checkpoints in al-Mayadin to the regime."
     (known,) = run(rules, text)
     (estimated,) = run(rules, text, estimate=True)
+    (unknown,) = rules.extract(Document(text, None, "Test Outlet"))
     assert (known.date, known.date_precision.value) == ("2023-06", "month")
-    assert (estimated.date, estimated.date_precision.value) == (None, "unknown")
+    assert (estimated.date, estimated.date_precision.value) == ("2023-06", "month")
+    assert (unknown.date, unknown.date_precision.value) == (None, "unknown")
 
 
 def test_evidence_offsets_point_into_the_text(rules: RuleSet) -> None:
