@@ -17,9 +17,9 @@ prediction is right when it names a day within one day of the gold day (gold
 from __future__ import annotations
 
 import json
-from datetime import date
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 

@@ -13,8 +13,8 @@ from sqlalchemy.orm import Session
 from service import corpus, dedup, store
 from service.config import DedupSettings
 from service.corpus import ManifestDoc
-from service.events import DatePrecision
 from service.enums import ArticleOrigin
+from service.events import DatePrecision
 from service.hashing import content_hash
 
 DEFAULT_MANIFEST = Path("corpus/seeds/MANIFEST.json")

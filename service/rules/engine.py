@@ -21,6 +21,14 @@ Order of evaluation, per document:
    reference points ("south of X") and qualifiers ("X in Y"), else a place
    before the trigger, else a pointer back ("there", "the said district"); the
    origin follows "from". "withdrew from X to new positions" is a relocation.
+   Where the sentence's dependency parse (``syntax``) says more, it decides: the
+   doer is the trigger's subject or passive agent (the force moved, for "X sent
+   Y's fighters"); each place's role (destination, place, origin, route, or a
+   reference point such as "east of X") comes from the prepositions between it
+   and the trigger, and a place that belongs to another verb is not the
+   trigger's; a trigger negated, under a modal, or the complement of "plan to",
+   "deny" is not an act. Only sentences with a trigger and a place or an actor
+   are parsed, in one batch per report.
 5. Discourse: a sentence whose subject points back ("The convoy, which came from
    al-Heri, consisted of 30 vehicles", "The incoming forces stationed themselves")
    enriches the previous event instead of making a new one. "Another convoy" or
@@ -50,6 +58,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from service.events import (
     Actor,
@@ -67,6 +76,7 @@ from service.rules.actions import PREPOSITIONS, ActionRules, Frame, load_actions
 from service.rules.actors import ActorDictionary, ActorMention
 from service.rules.gazetteer import Gazetteer, Place
 from service.rules.quantities import QuantityReader
+from service.rules.syntax import Parse, Parser, Role
 from service.rules.text import (
     MatchText,
     Sentence,
@@ -377,11 +387,20 @@ class _Candidate:
 class RuleSet:
     """Loaded, validated rules; ``extract`` is pure and safe to call from many threads."""
 
-    def __init__(self, gazetteer: Gazetteer, actors: ActorDictionary, actions: ActionRules) -> None:
+    def __init__(
+        self,
+        gazetteer: Gazetteer,
+        actors: ActorDictionary,
+        actions: ActionRules,
+        parser: Parser | None = None,
+    ) -> None:
         self.gazetteer = gazetteer
         self.actors = actors
         self.actions = actions
         self.quantities = QuantityReader(actions.quantities)
+        # The dependency parser, shared by every rule set of the process (the model is
+        # loaded on the first sentence that needs it).
+        self.parser = parser if parser is not None else _shared_parser()
 
     @classmethod
     def load(cls, directory: Path) -> RuleSet:
@@ -397,6 +416,51 @@ class RuleSet:
 
 def load_rules(directory: Path) -> RuleSet:
     return RuleSet.load(directory)
+
+
+@functools.cache
+def _shared_parser() -> Parser:
+    return Parser()
+
+
+# Verbs that move a force someone else commands: "X sent Y's fighters to Z" moves Y.
+_CAUSATIVE = frozenset(
+    {
+        "sent",
+        "send",
+        "sends",
+        "sending",
+        "dispatched",
+        "dispatch",
+        "dispatching",
+        "brought",
+        "bring",
+        "bringing",
+        "transported",
+        "transporting",
+        "transferred",
+        "transferring",
+        "moved",
+        "moving",
+        "pushed",
+        "pushing",
+        "deployed",
+        "deploying",
+        "redeployed",
+        "withdrew",
+        "withdrawn",
+        "pulled",
+    }
+)
+_FORCE_MOVES = frozenset({EventType.DEPLOYMENT, EventType.RELOCATION, EventType.WITHDRAWAL})
+
+
+def _first(*groups: list[Place]) -> Place | None:
+    """The first place of the first group that has one."""
+    for group in groups:
+        if group:
+            return group[0]
+    return None
 
 
 _TROOP_MOVES = frozenset({EventType.DEPLOYMENT, EventType.WITHDRAWAL, EventType.RELOCATION})
@@ -479,6 +543,7 @@ class _Extraction:
             for h in rules.actions.sources.find(self.mt)
         ]
         self.candidates: list[_Candidate] = []
+        self._parses: dict[int, Parse] = {}
         self.last_event: _Candidate | None = None
         self.ref, self.ref_precision = self._reference_date()
         self.title_place, self.title_actor = self._title_context()
@@ -1014,10 +1079,108 @@ class _Extraction:
             return self.source_mentions[0][1]
         return self.doc.reporting_source or self.doc.outlet
 
+    # ------------------------------------------------------------------ syntax
+    def _parse_candidates(self) -> None:
+        """Parse, in one batch, the sentences that hold a trigger and a place or actor."""
+        wanted: list[Sentence] = []
+        for s in self.sentences:
+            a, b = self._m(s.start), self._m(s.end)
+            if self._in(self.triggers, a, b) and (
+                self._in(self.places, a, b) or self._in(self.actor_mentions, a, b)
+            ):
+                wanted.append(s)
+        parsed = self.r.parser.parse([s.text for s in wanted])
+        self._parses = {s.start: p for s, p in zip(wanted, parsed, strict=True)}
+
+    def _syntax(self, s: Sentence, ts: int, te: int) -> tuple[Parse, Any] | None:
+        """The parse of ``s`` and the trigger's head word in it (match-form offsets)."""
+        parse = self._parses.get(s.start)
+        if parse is None:
+            return None
+        start, end = self.mt.span(ts, te)
+        token = parse.trigger(start - s.start, end - s.start)
+        return None if token is None else (parse, token)
+
+    def _parsed_actor(
+        self,
+        syn: tuple[Parse, Any],
+        s: Sentence,
+        etype: EventType,
+        mention: ActorMention | None,
+    ) -> ActorMention | None:
+        """The doer the parse gives: the subject (active), the agent (passive), or for a
+        force moved by another ("X sent Y's fighters", "Y's fighters were sent") the
+        force moved. ``mention`` (found by nearness) stands when the parse agrees or
+        names no actor."""
+        parse, token = syn
+        args = parse.arguments(token)
+        in_sentence = self._in(self.actor_mentions, self._m(s.start), self._m(s.end))
+
+        def within(span: tuple[int, int] | None) -> list[ActorMention]:
+            found: list[ActorMention] = []
+            for a in in_sentence:
+                start, end = self.mt.span(a.start, a.end)
+                if args.holds(span, start - s.start, end - s.start):
+                    found.append(a)
+            return found
+
+        if etype in _FORCE_MOVES and args.patient is not None:
+            moved = within(args.patient)
+            causative = token.lower_ in _CAUSATIVE and not args.patient_is_own
+            if moved and ((args.passive and args.subject is None) or causative):
+                return moved[0]
+        doers = within(args.subject)
+        if doers and (mention is None or mention not in doers):
+            if (
+                mention is not None
+                and doers[0].entry.affiliation is Affiliation.UNKNOWN
+                and mention.entry.affiliation is not Affiliation.UNKNOWN
+            ):
+                return mention  # "an unidentified drone, believed to be Israeli"
+            return doers[0]
+        return mention
+
+    def _parsed_places(
+        self, syn: tuple[Parse, Any], s: Sentence, frame: Frame
+    ) -> tuple[Place | None, Place | None, bool, set[str]]:
+        """(location, origin, moved to a destination, ids of reference points) from the
+        roles the parse gives the sentence's places."""
+        parse, token = syn
+        roles: dict[Role, list[Place]] = {role: [] for role in Role}
+        rivers: list[Place] = []
+        for p in self._in(self.places, self._m(s.start), self._m(s.end)):
+            start, end = self.mt.span(p.start, p.end)
+            role = parse.place_role(token, start - s.start, end - s.start)
+            if role is None or self._dateline(p):
+                continue
+            if p.place.kind == "river" and role is not Role.REFERENCE:
+                rivers.append(p.place)
+                continue
+            roles[role].append(p.place)
+        dest, place, origin = roles[Role.DESTINATION], roles[Role.PLACE], roles[Role.ORIGIN]
+        # "through the al-Sikak crossing near Albukamal": the town the route is placed by.
+        route = roles[Role.ROUTE][-1:]
+        refs = {p.id for p in roles[Role.REFERENCE]}
+        loc: Place | None
+        moved_to = False
+        if frame.destination:  # withdrawal: "from X" is the place left; "to Y" relocates
+            if dest:
+                loc, moved_to = dest[0], True
+                start_place = origin[0] if origin else (place[0] if place else None)
+                return loc, start_place, moved_to, refs
+            loc = _first(origin, place, route)
+            return loc, None, False, refs
+        if "from" in frame.origin:  # deployment, relocation: "from X" is the origin
+            loc = _first(dest, place, route)
+            return loc, (origin[0] if origin else None), False, refs
+        loc = _first(place, dest, origin, route, rivers)
+        return loc, None, False, refs
+
     # -------------------------------------------------------------------- main
     def run(self) -> list[Event]:
         if self.placeless:
             return []
+        self._parse_candidates()
         prev_subject: Actor | None = None
         prev_paragraph = -1
         para_date: str | None = None
@@ -1080,6 +1243,9 @@ class _Extraction:
             clause = self._clause(s_start, s_end, hit.start)
             if self._blocked_by_context(clause[0], hit.start, hit.end, s, word):
                 continue
+            syn = self._syntax(s, hit.start, hit.end)
+            if syn is not None and syn[0].arguments(syn[1]).not_an_act:
+                continue  # negated, modal, planned, denied or conditional
             need = frame.requirement(word)
             clause_text = mt[clause[0] : clause[1]]
             if need and not self.cls[need].search(clause_text):
@@ -1153,6 +1319,21 @@ class _Extraction:
         ):
             mention, victim_passive = self._actor_for(frame, etype, clause, ts, te, word)
             loc, origin, relocated, deictic, near = self._locate(frame, clause, ts, te)
+            syn = self._syntax(s, ts, te)
+            if syn is not None:
+                mention = self._parsed_actor(syn, s, etype, mention)
+                p_loc, p_origin, p_moved, refs = self._parsed_places(syn, s, frame)
+                if p_loc is not None:
+                    loc, near, deictic = p_loc, False, False
+                    relocated = p_moved or (relocated and syn[0].has_destination(syn[1]))
+                    if p_origin is not None and p_origin.id != p_loc.id:
+                        origin = p_origin
+                    elif frame.destination and not relocated:
+                        origin = None  # "withdrew from X": X is the place, not an origin
+                    elif origin is not None and origin.id == p_loc.id:
+                        origin = None
+                elif loc is not None and loc.id in refs:
+                    near = True  # only a reference point: the area around it
             if relocated or (
                 origin is not None and frame.destination and loc is not None and origin is not loc
             ):

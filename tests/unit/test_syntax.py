@@ -1,0 +1,149 @@
+"""A trigger's arguments from the dependency parse: roles of places, doer, modality."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from service.rules import PROJECT_RULES, RuleSet, load_rules
+from service.rules.engine import Document
+from service.rules.syntax import Parser, Role
+
+PARSER = Parser()
+
+
+def roles(sentence: str, trigger: str, *places: str) -> list[Role | None]:
+    (parse,) = PARSER.parse([sentence])
+    at = sentence.index(trigger)
+    token = parse.trigger(at, at + len(trigger))
+    assert token is not None
+    out: list[Role | None] = []
+    for place in places:
+        start = sentence.index(place)
+        out.append(parse.place_role(token, start, start + len(place)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("sentence", "trigger", "places", "expected"),
+    [
+        pytest.param(
+            "Fighters of the militia were moved from Hajin to the village of Gharanij.",
+            "moved",
+            ("Hajin", "Gharanij"),
+            [Role.ORIGIN, Role.DESTINATION],
+            id="from-and-to",
+        ),
+        pytest.param(
+            "Army units entered the town of Hatla, north of Deir Ezzor, on Friday.",
+            "entered",
+            ("Hatla", "Deir Ezzor"),
+            [Role.PLACE, Role.REFERENCE],
+            id="object-and-compass-reference",
+        ),
+        pytest.param(
+            "The convoy drove through the Sikak crossing into Syria and on to Palmyra.",
+            "drove",
+            ("Sikak",),
+            [Role.ROUTE],
+            id="route",
+        ),
+        pytest.param(
+            "The militia sent trucks to Mayadin and Ashara.",
+            "sent",
+            ("Mayadin", "Ashara"),
+            [Role.DESTINATION, Role.DESTINATION],
+            id="conjoined-destinations",
+        ),
+        pytest.param(
+            "The troops arrived in Khasham and later opened fire near Tabiya.",
+            "arrived",
+            ("Khasham", "Tabiya"),
+            [Role.PLACE, None],
+            id="second-verb-keeps-its-own-place",
+        ),
+        pytest.param(
+            "A unit set up a post at a farm 5 km from Jadid Ekaidat.",
+            "set",
+            ("Jadid Ekaidat",),
+            [Role.REFERENCE],
+            id="measured-distance-is-a-reference",
+        ),
+    ],
+)
+def test_place_roles(
+    sentence: str, trigger: str, places: tuple[str, ...], expected: list[Role | None]
+) -> None:
+    assert roles(sentence, trigger, *places) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "trigger", "reason"),
+    [
+        ("The SDF has not withdrawn from Busayrah.", "withdrawn", "negated"),
+        ("Iran plans to send more fighters to Mayadin.", "send", "complement of plans"),
+        ("The regiment may deploy to Hajin next week.", "deploy", "modal may"),
+        ("The militia denied sending fighters to Quriyah.", "sending", "complement of denied"),
+        ("Hezbollah sent fighters to Quriyah on Monday.", "sent", None),
+    ],
+)
+def test_modality(sentence: str, trigger: str, reason: str | None) -> None:
+    (parse,) = PARSER.parse([sentence])
+    at = sentence.index(trigger)
+    token = parse.trigger(at, at + len(trigger))
+    assert token is not None
+    assert parse.arguments(token).not_an_act == reason
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_rules(PROJECT_RULES)
+
+
+def brief(rules: RuleSet, text: str) -> list[tuple[str, str, str]]:
+    events = rules.extract(Document(text, date(2023, 6, 14), "Test Outlet"))
+    return [(e.type.value, e.actor.affiliation.value, e.location.name) for e in events]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "Members of the National Defence Forces entered the town of Dhiban, east of "
+            "Deir Ezzor, on Sunday.",
+            [("deployment", "regime", "Dhiban")],
+            id="the-named-town-not-its-reference-point",
+        ),
+        pytest.param(
+            "On Tuesday the IRGC transported rocket launchers from al-Mayadin to Hatla.",
+            [("relocation", "iran-backed", "Hatla")],
+            id="destination-not-origin",
+        ),
+        pytest.param(
+            "Russian forces sent fighters of Liwa al-Quds to al-Mayadin on Monday.",
+            [("deployment", "russia", "al-Mayadin")],
+            id="the-force-moved-by-another",
+        ),
+        pytest.param(
+            "The Syrian army redeployed units of its Republican Guard from Hajin to "
+            "al-Mayadin on Monday.",
+            [("relocation", "regime", "al-Mayadin")],
+            id="its-own-units-stay-the-subject's",
+        ),
+        pytest.param(
+            "The militia has not withdrawn from al-Quriyah despite the strikes.",
+            [],
+            id="negated",
+        ),
+        pytest.param(
+            "Iranian-backed militias are preparing to redeploy to al-Bukamal.",
+            [],
+            id="a-plan-is-not-an-act",
+        ),
+    ],
+)
+def test_events_take_arguments_from_the_parse(
+    rules: RuleSet, text: str, expected: list[tuple[str, str, str]]
+) -> None:
+    assert brief(rules, text) == expected
