@@ -1140,6 +1140,42 @@ class _Extraction:
             return doers[0]
         return mention
 
+    def _deployment_kind(
+        self, syn: tuple[Parse, Any], s: Sentence, loc: Place | None
+    ) -> tuple[EventType, Place | None]:
+        """A deployment read more closely: a commander or delegation arriving is a visit;
+        a force entering a neighbouring country ("entered Iraq through the al-Qaim
+        crossing") is leaving Syria, a withdrawal placed at the crossing if one is named."""
+        parse, token = syn
+        args = parse.arguments(token)
+        if args.subject is not None and not args.passive:
+            start, end = args.subject
+            subject = to_match_text(s.text[start:end]).text
+            if self.cls["leader"].search(subject) and not self.cls["force"].search(subject):
+                return EventType.VISIT, loc
+        if loc is not None and loc.country not in ("SY", None) and loc.kind == "region":
+            crossings = [
+                p.place
+                for p in self._in(self.places, self._m(s.start), self._m(s.end))
+                if p.place.kind == "border_crossing"
+            ]
+            return EventType.WITHDRAWAL, (crossings[0] if crossings else loc)
+        return EventType.DEPLOYMENT, loc
+
+    def _names_other_place(self, syn: tuple[Parse, Any] | None, s: Sentence) -> bool:
+        """The trigger's place is a name the gazetteer does not know (nor an actor's)."""
+        if syn is None:
+            return False
+        known = [
+            (start - s.start, end - s.start)
+            for x in (
+                *self._in(self.places, self._m(s.start), self._m(s.end)),
+                *self._in(self.actor_mentions, self._m(s.start), self._m(s.end)),
+            )
+            for start, end in [self.mt.span(x.start, x.end)]
+        ]
+        return syn[0].names_other_place(syn[1], known)
+
     def _parsed_places(
         self, syn: tuple[Parse, Any], s: Sentence, frame: Frame
     ) -> tuple[Place | None, Place | None, bool, set[str]]:
@@ -1338,6 +1374,8 @@ class _Extraction:
                 origin is not None and frame.destination and loc is not None and origin is not loc
             ):
                 etype = frame.destination_type or etype
+            if syn is not None and etype is EventType.DEPLOYMENT:
+                etype, loc = self._deployment_kind(syn, s, loc)
             if origin is None and etype.is_movement:
                 origin = self._sentence_origin(s_start, s_end)
                 if origin is loc:
@@ -1391,7 +1429,7 @@ class _Extraction:
                 near = loc is not None
             if loc is None and (deictic or another) and self.last_event is not None:
                 loc = self.r.gazetteer.town_of(self.last_event.place)
-            if loc is None and etype.is_movement and body:
+            if loc is None and etype.is_movement and body and not self._names_other_place(syn, s):
                 loc = self.title_place
             if loc is None:
                 continue

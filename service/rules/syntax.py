@@ -159,6 +159,18 @@ _NOT_AN_ACT = frozenset(
     }
 )
 _CONDITIONAL = frozenset({"if", "unless", "whether"})
+# Proper nouns that name a time, not a place ("on Monday", "in March").
+_TIME_NAMES = frozenset(
+    {
+        *("monday tuesday wednesday thursday friday saturday sunday".split()),
+        *(
+            "january february march april may june july august september october "
+            "november december jan feb mar apr jun jul aug sep sept oct nov dec"
+        ).split(),
+        "ramadan",
+        "eid",
+    }
+)
 _POSSESSIVE_PRONOUNS = frozenset({"its", "their", "his", "her", "our"})
 
 
@@ -273,6 +285,34 @@ class Parse:
         return any(
             c.dep_ in ("prep", "dative") and c.lower_ in _DESTINATION for c in trigger.children
         ) or any(c.dep_ == "advmod" and c.lower_ in ("there", "back") for c in trigger.children)
+
+    def names_other_place(self, trigger: Token, known: Sequence[tuple[int, int]]) -> bool:
+        """Whether the trigger's place argument is a name none of ``known`` covers.
+
+        "captured the al-Mazar mountains", "sent to the Khalidiya area": a place the
+        gazetteer lacks, so no other place (the title's, the last event's) stands in.
+        """
+        heads: list[Token] = []
+        for child in trigger.children:
+            if child.dep_ in ("dobj", "obj"):
+                heads.append(child)
+            elif child.dep_ in ("prep", "dative") and (
+                child.lower_ in _DESTINATION or child.lower_ in _PLACE or child.lower_ in _ROUTE
+            ):
+                heads.extend(c for c in child.children if c.dep_ == "pobj")
+        for head in heads:
+            names = [
+                t
+                for t in head.subtree
+                if t.pos_ == "PROPN"
+                and t.is_title
+                and t.dep_ not in ("poss",)
+                and t.lower_ not in _TIME_NAMES
+            ]
+            for t in names:
+                if not any(a <= t.idx < b for a, b in known):
+                    return True
+        return False
 
     # ------------------------------------------------------------- arguments
     def arguments(self, trigger: Token) -> Arguments:

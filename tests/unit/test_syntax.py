@@ -132,6 +132,27 @@ def brief(rules: RuleSet, text: str) -> list[tuple[str, str, str]]:
             id="its-own-units-stay-the-subject's",
         ),
         pytest.param(
+            "Government troops liberated the strategic town of al-Quriyah on Sunday.",
+            [("takeover", "regime", "al-Quriyah")],
+            id="liberated-is-a-takeover",
+        ),
+        pytest.param(
+            "Arab tribes managed to seize control of the village of Dhiban on Monday.",
+            [("takeover", "unknown", "Dhiban")],
+            id="managed-to-reports-the-act",
+        ),
+        pytest.param(
+            "A senior Hezbollah commander arrived in al-Mayadin on Monday.",
+            [("visit", "iran-backed", "al-Mayadin")],
+            id="a-commander-arriving-visits",
+        ),
+        pytest.param(
+            "Three vehicles carrying IRGC officers entered Iraq through the al-Qaim crossing "
+            "on Monday.",
+            [("withdrawal", "iran-backed", "Albukamal–al-Qaim border crossing")],
+            id="entering-a-neighbouring-country-leaves-syria",
+        ),
+        pytest.param(
             "The militia has not withdrawn from al-Quriyah despite the strikes.",
             [],
             id="negated",
@@ -147,3 +168,24 @@ def test_events_take_arguments_from_the_parse(
     rules: RuleSet, text: str, expected: list[tuple[str, str, str]]
 ) -> None:
     assert brief(rules, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "known", "expected"),
+    [
+        ("Army units sent reinforcements to the Zawiya Hills on Monday.", (), True),
+        ("Army units sent reinforcements to the front on Monday.", (), False),
+        ("Army units sent reinforcements to al-Quriyah on Monday.", ("al-Quriyah",), False),
+        ("Army units captured the Mazar Mountains on Monday.", (), True),
+    ],
+)
+def test_a_place_argument_the_gazetteer_lacks(
+    sentence: str, known: tuple[str, ...], expected: bool
+) -> None:
+    """Such a move is not placed at the title's place instead."""
+    (parse,) = PARSER.parse([sentence])
+    at = next(sentence.index(w) for w in ("sent", "captured") if w in sentence)
+    token = parse.trigger(at, at + 4)
+    assert token is not None
+    spans = [(sentence.index(k), sentence.index(k) + len(k)) for k in known]
+    assert parse.names_other_place(token, spans) is expected
