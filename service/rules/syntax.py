@@ -162,11 +162,8 @@ _CONDITIONAL = frozenset({"if", "unless", "whether"})
 # Proper nouns that name a time, not a place ("on Monday", "in March").
 _TIME_NAMES = frozenset(
     {
-        *("monday tuesday wednesday thursday friday saturday sunday".split()),
-        *(
-            "january february march april may june july august september october "
-            "november december jan feb mar apr jun jul aug sep sept oct nov dec"
-        ).split(),
+        *(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]),
+        *["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"],
         "ramadan",
         "eid",
     }
