@@ -160,14 +160,12 @@ _NOT_AN_ACT = frozenset(
 )
 _CONDITIONAL = frozenset({"if", "unless", "whether"})
 # Proper nouns that name a time, not a place ("on Monday", "in March").
-_TIME_NAMES = frozenset(
-    {
-        *(["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]),
-        *["january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec"],
-        "ramadan",
-        "eid",
-    }
+_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday"
+_MONTHS = (
+    "january february march april may june july august september october november december "
+    "jan feb mar apr jun jul aug sep sept oct nov dec"
 )
+_TIME_NAMES = frozenset([*_WEEKDAYS.split(), *_MONTHS.split(), "ramadan", "eid"])
 _POSSESSIVE_PRONOUNS = frozenset({"its", "their", "his", "her", "our"})
 
 
