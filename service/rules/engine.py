@@ -1124,6 +1124,14 @@ class _Extraction:
                     found.append(a)
             return found
 
+        if (
+            etype in _VIOLENT
+            and mention is not None
+            and not args.passive
+            and mention in within(args.patient)
+            and not within(args.subject)
+        ):
+            return None  # "an explosion hit a depot of the SDF": the SDF is the target
         if etype in _FORCE_MOVES and args.patient is not None:
             moved = within(args.patient)
             causative = token.lower_ in _CAUSATIVE and not args.patient_is_own
@@ -1187,8 +1195,10 @@ class _Extraction:
         for p in self._in(self.places, self._m(s.start), self._m(s.end)):
             start, end = self.mt.span(p.start, p.end)
             role = parse.place_role(token, start - s.start, end - s.start)
-            if role is None or self._dateline(p):
+            if self._dateline(p):
                 continue
+            if role is None:
+                continue  # another verb's argument
             if p.place.kind == "river" and role is not Role.REFERENCE:
                 rivers.append(p.place)
                 continue
@@ -1357,7 +1367,10 @@ class _Extraction:
             loc, origin, relocated, deictic, near = self._locate(frame, clause, ts, te)
             syn = self._syntax(s, ts, te)
             if syn is not None:
-                mention = self._parsed_actor(syn, s, etype, mention)
+                parsed = self._parsed_actor(syn, s, etype, mention)
+                if parsed is None and mention is not None and etype in _VIOLENT:
+                    victim_passive = True  # the only group named is the target
+                mention = parsed
                 p_loc, p_origin, p_moved, refs = self._parsed_places(syn, s, frame)
                 if p_loc is not None:
                     loc, near, deictic = p_loc, False, False
@@ -1369,6 +1382,8 @@ class _Extraction:
                     elif origin is not None and origin.id == p_loc.id:
                         origin = None
                 elif loc is not None and loc.id in refs:
+                    if self._names_other_place(syn, s):
+                        continue  # "in the town of X, south of Y", X unknown: not at Y
                     near = True  # only a reference point: the area around it
             if relocated or (
                 origin is not None and frame.destination and loc is not None and origin is not loc

@@ -377,9 +377,7 @@ def _role_of(word: str) -> Role | None:
 def _measured(prep: Token) -> bool:
     """ "10 km from", "a few miles from": a distance before the preposition."""
     head = prep.head
-    return head.lower_ in _COMPASS or any(
-        c.like_num for c in head.children if c.dep_ in ("nummod", "quantmod")
-    )
+    return head.lower_ in _COMPASS or head.lower_ in ("away", "far")
 
 
 def _extent(token: Token) -> tuple[int, int]:
