@@ -515,14 +515,13 @@ def test_evidence_offsets_point_into_the_text(rules: RuleSet) -> None:
     assert event.evidence.text.startswith("On Monday")
 
 
-def test_a_nearby_town_standing_for_an_unknown_village_is_a_district_point(
+def test_a_nearby_town_standing_for_an_unnamed_spot_is_a_district_point(
     rules: RuleSet,
 ) -> None:
     near, exact = run(
         rules,
-        "Iranian-backed militias installed rocket launchers on Monday in the farms of Buqrus "
-        "village, north-west of al-Mayadin. On Tuesday, Hezbollah fighters arrived in "
-        "Albukamal.",
+        "Iranian-backed militias installed rocket launchers on Monday in a village north-west of "
+        "al-Mayadin. On Tuesday, Hezbollah fighters arrived in Albukamal.",
     )
     assert near.location.name == "al-Mayadin" and near.location.precision.value == "district"
     assert exact.location.name == "Albukamal" and exact.location.precision.value == "town"
