@@ -1305,7 +1305,11 @@ class _Extraction:
                 if tok in _PREPS:
                     break
                 object_words.append(tok)
+            # "fought their way to an air base": what follows is where they went.
+            ends_with_prep = word.split()[-1] in _PREPS
             for cls_name, override in frame.object_types.items():
+                if ends_with_prep:
+                    break
                 head = " ".join(object_words)
                 if self.cls[cls_name].search(head) and not self.cls["force"].search(head):
                     etype = override
@@ -1446,10 +1450,16 @@ class _Extraction:
                 loc = self.r.gazetteer.town_of(self.last_event.place)
             if loc is None and etype.is_movement and body and not self._names_other_place(syn, s):
                 loc = self.title_place
-            if loc is None:
-                continue
+            if loc is None or loc.kind == "river":
+                continue  # a river is where nothing is placed: the annotation needs a place
             if not loc.in_region and not sdates:
                 continue
+            if (
+                etype is EventType.RELOCATION
+                and self.cls["reinforce"].search(mt[s_start:s_end])
+                and self.cls["force"].search(mt[s_start:s_end])
+            ):
+                etype = EventType.DEPLOYMENT  # fighters moved to reinforce: sent, not moved
             partners = self._partners(mention, clause[0]) if mention is not None else []
             for value, precision, explicit in self._dates_for(ts, s, sdates, para_date):
                 for who in [actor, *partners]:

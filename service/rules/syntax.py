@@ -156,9 +156,36 @@ _NOT_AN_ACT = frozenset(
         "hoped",
         "fail",
         "failed",
+        "accuse",
+        "accuses",
+        "accused",
+        "accusing",
+        "ban",
+        "bans",
+        "banned",
+        "banning",
+        "prevent",
+        "prevents",
+        "prevented",
+        "preventing",
+        "bar",
+        "barred",
+        "forbid",
+        "forbade",
+        "forbidden",
+        "stop",
+        "stopped",
+        "vows",
+        "pledge",
+        "pledged",
+        "claim",
+        "claims",
+        "claimed",
     }
 )
 _CONDITIONAL = frozenset({"if", "unless", "whether"})
+# An adverbial clause of these tells what came before or after the news.
+_BACKGROUND = frozenset({"after", "before", "since", "until"})
 # Proper nouns that name a time, not a place ("on Monday", "in March").
 _WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday"
 _MONTHS = (
@@ -350,6 +377,8 @@ class Parse:
                 return f"modal {child.lower_}"
             if child.dep_ == "mark" and child.lower_ in _CONDITIONAL:
                 return "conditional"
+            if child.dep_ == "mark" and child.lower_ in _BACKGROUND and trigger.dep_ == "advcl":
+                return f"background ({child.lower_} …)"  # "deployed after the army regained X"
         token = trigger
         for _ in range(4):
             if token.dep_ in ("xcomp", "ccomp") and token.head.lower_ in _NOT_AN_ACT:

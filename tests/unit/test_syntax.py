@@ -189,3 +189,41 @@ def test_a_place_argument_the_gazetteer_lacks(
     assert token is not None
     spans = [(sentence.index(k), sentence.index(k) + len(k)) for k in known]
     assert parse.names_other_place(token, spans) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            "Russian troops deployed in al-Mayadin on Monday after the army regained control "
+            "of Hatla.",
+            [("deployment", "russia", "al-Mayadin")],
+            id="the-after-clause-is-background",
+        ),
+        pytest.param(
+            "Government forces fought their way to the Deir Ezzor military airport on Monday.",
+            [("deployment", "regime", "Deir ez-Zor military airport")],
+            id="a-site-gone-to-is-not-a-site-built",
+        ),
+        pytest.param(
+            "The regime captured two villages on the Euphrates River on Monday.",
+            [],
+            id="a-river-is-not-a-place",
+        ),
+        pytest.param(
+            "Over 100 regime fighters were transported from Hasakah to al-Mayadin on Monday "
+            "to reinforce the garrison.",
+            [("deployment", "regime", "al-Mayadin")],
+            id="fighters-moved-to-reinforce-are-sent",
+        ),
+        pytest.param(
+            "The SDF accused the government of sending fighters to Dhiban on Monday.",
+            [],
+            id="an-accusation-is-not-an-act",
+        ),
+    ],
+)
+def test_background_rivers_and_purposes(
+    rules: RuleSet, text: str, expected: list[tuple[str, str, str]]
+) -> None:
+    assert brief(rules, text) == expected
