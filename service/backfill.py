@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from service import clock, store
 from service.config import FeedSettings
 from service.documents import HTML_SUFFIXES
-from service.enums import ArticleOrigin, BackfillItemStatus
+from service.enums import ArticleOrigin, BackfillItemStatus, EventProvenance
 from service.errors import ConfigError, ExtractError, FetchError, IngestError, ParseError
 from service.extract import ExtractedArticle, clean_text
 from service.hashing import content_hash
@@ -698,7 +698,7 @@ def reextract(
 ) -> ReextractResult:
     """Run the current rules over stored articles and report (``apply``: store) the changes.
 
-    Seeds and articles stored as duplicates are left out.  With ``apply``, each
+    Articles stored as duplicates are left out (they have no events).  With ``apply``, each
     article's events change in one transaction of their own.
     """
     since = _midnight(window.since) if window.since else None
@@ -760,5 +760,7 @@ def _article_diff(
                 added=list(diff.added),
                 now=now,
                 settings=pipeline.settings.dedup,
+                # What re-extraction adds was never news: a seed's events stay seed events.
+                provenance=EventProvenance.SEED if article.is_seed else EventProvenance.HISTORY,
             )
     return diff

@@ -153,14 +153,21 @@ def db_upgrade(app: App, revision: str) -> None:
 )
 @pass_app
 def seed(app: App, manifest: Path) -> None:
-    """Import the seed corpus as articles; a second run adds nothing."""
+    """Import the seed corpus as articles and events (already seen: never alerted);
+    a second run adds nothing."""
+    from service.scheduler import rules_directory
+
     docs = read_manifest(manifest)
+    rules = load_rules(rules_directory(app.settings))
     with app.session() as session:
-        result = import_seeds(session, docs, now=clock.now(), settings=app.settings.dedup)
+        result = import_seeds(
+            session, docs, now=clock.now(), rules=rules, settings=app.settings.dedup
+        )
         total = store.count_articles(session, seeds_only=True)
+    extracted = f" {result.events} events extracted." if result.events else ""
     click.echo(
         f"Seed corpus: {result.added} added, {result.skipped} already stored "
-        f"({total} seed articles in the database)."
+        f"({total} seed articles in the database).{extracted}"
     )
 
 
@@ -268,6 +275,8 @@ def _events_table(stored: Sequence[store.StoredEvent]) -> None:
         flags = [
             name for name, on in (("hedged", event.hedged), ("in-region", event.in_region)) if on
         ]
+        if not item.provenance.alerts:  # seed, history: already seen, never alerted
+            flags.append(item.provenance.value)
         table.add_row(
             str(item.id),
             event.date or "?",

@@ -34,6 +34,7 @@ from datasketch import LeanMinHash, MinHash  # type: ignore[import-untyped]
 
 from service.config import DedupSettings
 from service.lsh import BandedIndex, lsh_params
+from service.rules.text import Zone, first_person, segment
 
 SCHEME = "affine32"  # datasketch >= 2: uint32 hash values, stored as 4 bytes each
 SEED = 1  # the permutations; changing it invalidates every stored signature
@@ -333,26 +334,51 @@ _FACT = re.compile(
 
 
 def same_facts(a: str, b: str) -> bool:
-    """The shorter text states no number, month or day that the longer does not.
+    """The shorter text's report states no number, month or day that the longer does not.
 
     Outlets publish templated bulletins ("... arrived in al-Mayadin on June 20" and, a
     week later, the same words with "June 25"): alike enough to pass any similarity
     threshold, yet two reports.  A repost, a trimmed copy or a clean copy inside a
-    scrape with comments states nothing the original does not.  Short lines (a
-    page's byline and date) are left out.
+    scrape with comments states nothing the original does not.
+
+    Only the report's body counts (``report_body``): a mirror's page furniture (a date
+    banner "OCTOBER 2024", a donation widget "$ 2,500 5,000 100", a byline and date
+    line) is not a fact of the report.  The longer text's facts are all of its text.
     """
     short, long_ = (a, b) if len(a) <= len(b) else (b, a)
     facts = {m.group().lower() for m in _FACT.finditer(long_)}
-    return all(m.group().lower() in facts for m in _FACT.finditer(_prose(short)))
+    return all(m.group().lower() in facts for m in _FACT.finditer(report_body(short)))
 
 
-def _prose(text: str) -> str:
-    """The lines of ``text`` that are sentences: a page's own byline or date line
-    ("June 05, 2020") is not a fact of the report."""
+def report_body(text: str) -> str:
+    """The sentences of ``text`` that report, one a line: its body as the extraction
+    rules segment it (``service.rules.text.segment``: no furniture, no head lines
+    such as banners, titles and captions, no reader comments), less reader-voice
+    sentences (which the rules skip too) and lines that are not prose (fewer than
+    ``_PROSE_WORDS`` words with letters and no full stop: "$ 2,500 5,000 100").
+
+    A text the rules find no body in (all of it furniture) is judged on its lines of
+    at least ``_PROSE_WORDS`` words.
+    """
+    kept = [
+        s.text
+        for s in segment(text)
+        if s.zone is Zone.BODY and not first_person(s.text) and _is_prose(s.text)
+    ]
+    if kept:
+        return "\n".join(kept)
     return "\n".join(line for line in text.splitlines() if len(line.split()) >= _PROSE_WORDS)
 
 
+def _is_prose(sentence: str) -> bool:
+    if _FULL_STOP.search(sentence):
+        return True
+    return sum(1 for word in sentence.split() if _LETTER.search(word)) >= _PROSE_WORDS
+
+
 _PROSE_WORDS = 8
+_FULL_STOP = re.compile(r"[.!?][\"\u201d\u2019)\]]*\s*$")
+_LETTER = re.compile(r"[^\W\d_]")
 
 
 # ---------------------------------------------------------------------------

@@ -19,6 +19,24 @@ class ArticleOrigin(enum.StrEnum):
     ENTRY_FALLBACK = "entry_fallback"  # the feed entry's own content (article page unusable)
 
 
+class EventProvenance(enum.StrEnum):
+    """Where an event was first found, and so whether it is news.
+
+    Only a ``news`` event alerts.  An event first found in the seed corpus or in
+    history (``service backfill`` without ``--alert``, ``backfill --reextract``) was
+    never alerted and never will be: a later report of the same event merges into
+    it (``sources_count`` goes up, details are added) without any webhook alert.
+    """
+
+    NEWS = "news"  # a polled feed's report, or `backfill --alert`: alerts go out
+    SEED = "seed"  # the seed corpus (`service seed`): already seen, never alerted
+    HISTORY = "history"  # `service backfill` without --alert, re-extraction: never alerted
+
+    @property
+    def alerts(self) -> bool:
+        return self is EventProvenance.NEWS
+
+
 class DeliveryStatus(enum.StrEnum):
     """Where one webhook delivery of one event stands."""
 

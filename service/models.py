@@ -26,7 +26,13 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from service.enums import AlertKind, ArticleOrigin, BackfillItemStatus, DeliveryStatus
+from service.enums import (
+    AlertKind,
+    ArticleOrigin,
+    BackfillItemStatus,
+    DeliveryStatus,
+    EventProvenance,
+)
 from service.events import Affiliation, DatePrecision, EventType, Precision
 
 NAMING_CONVENTION = {
@@ -199,6 +205,8 @@ class Event(Base):
     evidence_start: Mapped[int]
     evidence_end: Mapped[int]
     sources_count: Mapped[int] = mapped_column(server_default=sa.text("1"))
+    # Where the event was first found: only ``news`` alerts (service.enums).
+    provenance: Mapped[EventProvenance] = mapped_column(server_default=EventProvenance.NEWS.value)
     created_at: Mapped[datetime_now]
 
 

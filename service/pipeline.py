@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service import dedup, metrics, store
 from service.config import DedupSettings, HttpSettings, Settings
-from service.enums import AlertKind, ArticleOrigin
+from service.enums import AlertKind, ArticleOrigin, EventProvenance
 from service.errors import ExtractError, FeedError, FetchError, IngestError, StoreError
 from service.events import Event
 from service.extract import ExtractedArticle
@@ -546,8 +546,10 @@ class Pipeline:
         URL, same normalised text, or a near-duplicate of a stored article) is stored
         as a duplicate of it, with no events and no alerts.  ``alert=False`` stores
         without queueing any webhook delivery (``service backfill`` passes it unless
-        ``--alert``: history is not news).  ``also`` writes what the caller keeps of
-        the result in the same transaction (a backfill run's record of the item).
+        ``--alert``: history is not news), and the events it creates are history: a
+        later report of one of them merges into it and alerts nobody.  ``also`` writes
+        what the caller keeps of the result in the same transaction (a backfill run's
+        record of the item).
         ``keep_same_text=False`` stores nothing for a report whose very text is stored
         already (``article_id`` None, as for the very URL): a file imported before.
         """
@@ -603,7 +605,12 @@ class Pipeline:
                         article_id = store.add_article(session, new_article)
                         store.add_signature(session, article_id, signature)
                         writes = store.store_events(
-                            session, article_id, events, now=now, settings=self.settings.dedup
+                            session,
+                            article_id,
+                            events,
+                            now=now,
+                            settings=self.settings.dedup,
+                            provenance=EventProvenance.NEWS if alert else EventProvenance.HISTORY,
                         )
                         if alert:
                             # The outbox: queued in the transaction that stores the events.

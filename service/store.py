@@ -38,7 +38,13 @@ from service.alerts import filters, payload
 from service.alerts.payload import AlertSubject, SourceReport
 from service.config import DedupSettings, FeedSettings, WebhookSettings
 from service.dedup import Signature
-from service.enums import AlertKind, ArticleOrigin, BackfillItemStatus, DeliveryStatus
+from service.enums import (
+    AlertKind,
+    ArticleOrigin,
+    BackfillItemStatus,
+    DeliveryStatus,
+    EventProvenance,
+)
 from service.errors import StoreError
 from service.events import (
     Actor,
@@ -317,6 +323,7 @@ class StoredEvent:
     created_at: datetime
     sources_count: int
     article_ids: tuple[int, ...]
+    provenance: EventProvenance = EventProvenance.NEWS
 
 
 # ---------------------------------------------------------------------------
@@ -739,12 +746,15 @@ def store_events(
     *,
     now: datetime,
     settings: DedupSettings | None = None,
+    provenance: EventProvenance = EventProvenance.NEWS,
 ) -> list[EventWrite]:
     """Store ``events`` found in article ``article_id``, all or none.
 
     Each event either corroborates a stored event that is the same real event
     (``service.corroboration``: the article is linked, ``sources_count`` goes up and
-    the event is enriched; ``created=False``) or becomes a new row (``created=True``).
+    the event is enriched; ``created=False``) or becomes a new row (``created=True``)
+    with ``provenance``.  A corroborated event keeps its own provenance: a seed or
+    history event stays one (never alerted) whatever reports it later.
     Two events of one article are never merged, neither with each other nor into
     one event.  Runs in a SAVEPOINT inside the caller's transaction, so a failure
     leaves nothing of this article's events behind and the session usable.
@@ -761,7 +771,7 @@ def store_events(
             for event in events:
                 match = _matching_event(session, event, article_id, taken, rules)
                 if match is None:
-                    row = _event_row(event, now)
+                    row = _event_row(event, now, provenance)
                     session.add(row)
                     session.flush()
                 else:
@@ -866,6 +876,7 @@ def list_events(session: Session, *, limit: int | None = None) -> list[StoredEve
             created_at=row.created_at,
             sources_count=row.sources_count,
             article_ids=tuple(links[row.id]),
+            provenance=row.provenance,
         )
         for row in rows
     ]
@@ -875,7 +886,19 @@ def count_events(session: Session) -> int:
     return session.scalar(sa.select(sa.func.count()).select_from(models.Event)) or 0
 
 
-def _event_row(event: Event, now: datetime) -> models.Event:
+def article_has_events(session: Session, article_id: int) -> bool:
+    """Whether any event is linked to the article."""
+    found = session.scalar(
+        sa.select(models.EventArticle.id)
+        .where(models.EventArticle.article_id == article_id)
+        .limit(1)
+    )
+    return found is not None
+
+
+def _event_row(
+    event: Event, now: datetime, provenance: EventProvenance = EventProvenance.NEWS
+) -> models.Event:
     origin = event.origin
     return models.Event(
         type=event.type,
@@ -905,6 +928,7 @@ def _event_row(event: Event, now: datetime) -> models.Event:
         evidence_start=event.evidence.start,
         evidence_end=event.evidence.end,
         sources_count=1,
+        provenance=provenance,
         created_at=now,
     )
 
@@ -1236,13 +1260,12 @@ def backfill_item_statuses(session: Session, run_id: int) -> dict[str, BackfillI
 def reextract_candidates(
     session: Session, *, since: datetime | None = None, until: datetime | None = None
 ) -> list[int]:
-    """Ids of stored articles the rules can be run over again: not seeds, not duplicates.
+    """Ids of stored articles the rules can be run over again: all but duplicates (the
+    seeds too: their events are stored, so a rule change reaches them).
 
     ``since``/``until`` bound the publication time (articles without one are included).
     """
-    query = sa.select(models.Article.id).where(
-        models.Article.is_seed.is_(False), models.Article.duplicate_of.is_(None)
-    )
+    query = sa.select(models.Article.id).where(models.Article.duplicate_of.is_(None))
     if since is not None:
         query = query.where(
             sa.or_(models.Article.published.is_(None), models.Article.published >= since)
@@ -1314,6 +1337,7 @@ def apply_event_diff(
     added: Sequence[Event],
     now: datetime,
     settings: DedupSettings | None = None,
+    provenance: EventProvenance = EventProvenance.HISTORY,
 ) -> None:
     """Make an article's events what the current rules say, inside the caller's transaction.
 
@@ -1322,7 +1346,9 @@ def apply_event_diff(
     reports is updated in place (same id); one other articles report too is left to
     them (unlinked as above) and the new version stored as the pipeline stores
     events.  ``added``: stored as the pipeline stores events (merged into the same
-    real event per ``settings``).
+    real event per ``settings``).  Events this creates get ``provenance`` (history by
+    default: re-extraction revisits old reports, and what it adds is never alerted);
+    an event updated in place keeps its own.
     """
     try:
         with session.begin_nested():
@@ -1345,7 +1371,7 @@ def apply_event_diff(
                     raise StoreError(f"cannot update event {event_id}: no such event")
                 fresh = _event_row(event, now)
                 for column in models.Event.__table__.columns:
-                    if column.key not in ("id", "created_at", "sources_count"):
+                    if column.key not in ("id", "created_at", "sources_count", "provenance"):
                         setattr(row, column.key, getattr(fresh, column.key))
                 session.execute(
                     sa.update(models.EventArticle)
@@ -1359,7 +1385,9 @@ def apply_event_diff(
                 _unlink(session, event_id, article_id)
             session.flush()
             if extra:
-                store_events(session, article_id, extra, now=now, settings=settings)
+                store_events(
+                    session, article_id, extra, now=now, settings=settings, provenance=provenance
+                )
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot update the events of article {article_id}: {exc}") from exc
 
@@ -1489,7 +1517,9 @@ def enqueue_deliveries(
     filters the event passes: ``event.created`` if it has had no alert for the event
     yet (a new event, or one a new report made pass ``min_sources``); otherwise, for a
     corroboration and a subscriber that opted in, ``event.corroborated`` once per new
-    source count. Disabled subscribers get nothing.
+    source count. Disabled subscribers get nothing, and neither does anyone for an
+    event first found in the seed corpus or in history (``EventProvenance``): it was
+    never news, and a later report of it merges into it without an alert.
     """
     if not items or not subscriptions:
         return 0
@@ -1498,6 +1528,13 @@ def enqueue_deliveries(
     queued = 0
     try:
         for event_id, kind in items:
+            row = session.get(models.Event, event_id)
+            if row is not None and not row.provenance.alerts:
+                log.debug(
+                    "Event already seen: no alert",
+                    extra={"event_id": event_id, "provenance": row.provenance.value},
+                )
+                continue
             subject = alert_subject(session, event_id)
             if subject is None:
                 raise StoreError(f"cannot queue alerts: no event with id {event_id}")

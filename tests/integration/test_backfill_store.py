@@ -110,7 +110,8 @@ def test_changed_own_event_is_updated_in_place(session: Session) -> None:
     assert (after.evidence_start, after.evidence_end) == (18, 28)
 
 
-def test_reextract_candidates_leave_out_seeds_and_duplicates(session: Session) -> None:
+def test_reextract_candidates_leave_out_duplicates_only(session: Session) -> None:
+    """Seeds are re-extracted too: their events are stored (``service seed``)."""
     kept = article(session, "https://o.example/kept")
     dup = article(session, "https://o.example/dup")
     session.execute(
@@ -123,4 +124,4 @@ def test_reextract_candidates_leave_out_seeds_and_duplicates(session: Session) -
         ),
     )
     ids = store.reextract_candidates(session)
-    assert kept in ids and dup not in ids and seed not in ids
+    assert kept in ids and dup not in ids and seed in ids

@@ -15,7 +15,7 @@ from alembic.script import ScriptDirectory
 
 from service import store
 from service.config import load_settings
-from service.enums import ArticleOrigin
+from service.enums import ArticleOrigin, EventProvenance
 from service.errors import StoreError
 from service.models import target_metadata
 from service.pipeline import IngestStatus, Pipeline, Report
@@ -161,5 +161,34 @@ def test_signatures_of_the_sha1_shingle_hash_are_dropped_and_made_again(
             pipe.close()
         assert result.status is IngestStatus.DUPLICATE
         assert result.duplicate_of == article_id
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+def test_events_stored_before_their_provenance_are_news(empty_database_url: str) -> None:
+    """``0007_event_provenance``: events an older release stored alert as before."""
+    url = empty_database_url
+    config = store.alembic_config(url)
+    command.upgrade(config, "0005_signature_hash")
+    engine = store.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO events (type, movement, actor_name, actor_affiliation, "
+                    "location_name, location_precision, date_precision, quantities, equipment, "
+                    "hedged, in_region, evidence_text, evidence_start, evidence_end) VALUES "
+                    "('deployment', true, 'SDF', 'sdf', 'Dhiban', 'town', 'unknown', '{}', "
+                    "'[]', false, true, 'A convoy moved.', 0, 15)"
+                )
+            )
+        command.upgrade(config, "head")
+        with store.session_scope(store.session_factory(engine)) as session:
+            (event,) = store.list_events(session)
+        assert event.provenance is EventProvenance.NEWS
+        command.downgrade(config, "0005_signature_hash")  # and back: the event stays
+        with engine.connect() as connection:
+            assert connection.scalar(sa.text("SELECT count(*) FROM events")) == 1
     finally:
         engine.dispose()

@@ -27,6 +27,7 @@ from service.events import (
     Source,
 )
 from service.hashing import content_hash
+from service.rules import PROJECT_RULES, RuleSet, load_rules
 from service.seeding import import_seeds
 
 NOW = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
@@ -201,14 +202,22 @@ def test_feeds_with_state(session: Session) -> None:
     assert dropped.name == "southfront" and dropped.configured is False
 
 
-def test_seed_import_is_idempotent(session: Session) -> None:
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_rules(PROJECT_RULES)
+
+
+def test_seed_import_is_idempotent(session: Session, rules: RuleSet) -> None:
     docs = read_manifest(SEEDS)
-    first = import_seeds(session, docs, now=NOW)
+    first = import_seeds(session, docs, now=NOW, rules=rules)
     assert (first.added, first.skipped) == (5, 0)
     assert store.count_articles(session) == 5
-    second = import_seeds(session, docs, now=NOW + timedelta(hours=1))
-    assert (second.added, second.skipped) == (0, 5)
+    events = store.count_events(session)
+    assert first.events > 0 and events > 0  # the seeds' events
+    second = import_seeds(session, docs, now=NOW + timedelta(hours=1), rules=rules)
+    assert (second.added, second.skipped, second.events) == (0, 5, 0)
     assert store.count_articles(session) == 5
+    assert store.count_events(session) == events
 
     articles = store.list_articles(session, seeds_only=True)
     assert len(articles) == 5

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from service import corroboration, dedup
 from service.config import DedupSettings
+from service.corpus import read_text
 from service.events import (
     Actor,
     Affiliation,
@@ -24,6 +25,7 @@ from service.events import (
     Precision,
     Source,
 )
+from tests.seed_copies import article_text, seed_doc
 
 SETTINGS = DedupSettings()
 MIRRORS = dedup.mirror_map(SETTINGS)
@@ -104,6 +106,63 @@ def test_a_repost_page_with_its_own_date_line_is_still_a_duplicate() -> None:
     original = BULLETIN.format(n=17, day="June 20")
     page = "Militia convoy reaches al-Mayadin\nJune 22, 2024 - 09:15\n" + original
     assert dedup.judge(page, {7: original}, SETTINGS) is not None
+
+
+def mirror_text(article: str) -> str:
+    """A mirror page's text as extracted (``tests.seed_copies.mirror_page``): a date
+    banner and a donation widget injected above the article, the amounts below it."""
+    title, rest = article.split("\n", 1)
+    return (
+        f"{title}\nOCTOBER 2024 · Keep this mirror online, donate: $ 2,500 5,000 100\n"
+        f"{rest}\n$ 2,500 5,000 100"
+    )
+
+
+def test_a_mirror_s_page_furniture_is_not_a_fact_of_the_report() -> None:
+    """Issue 16, item 10: a mirror of seed 001 whose page carries a date banner and a
+    donation widget is a duplicate of the seed (the scrape with reader comments)."""
+    doc = seed_doc("001")
+    mirror = mirror_text(article_text(doc))
+    verdict = dedup.judge(mirror, {1: read_text(doc)}, SETTINGS)
+    assert verdict is not None and verdict.article_id == 1
+    # The report's own facts still count: the same page about another day is another report.
+    other_day = mirror.replace("On June 3,", "On June 9,")
+    assert other_day != mirror
+    assert dedup.judge(other_day, {1: read_text(doc)}, SETTINGS) is None
+
+
+def test_a_templated_bulletin_on_a_mirror_page_is_still_another_report() -> None:
+    first = BULLETIN.format(n=17, day="June 20")
+    page = mirror_text("Militia convoy reaches al-Mayadin\n" + first)
+    assert dedup.judge(page, {1: BULLETIN.format(n=17, day="June 20") + " More."}, SETTINGS)
+    assert (
+        dedup.judge(
+            mirror_text("Convoy\n" + BULLETIN.format(n=17, day="June 25")), {1: first}, SETTINGS
+        )
+        is None
+    )
+    assert (
+        dedup.judge(
+            mirror_text("Convoy\n" + BULLETIN.format(n=23, day="June 20")), {1: first}, SETTINGS
+        )
+        is None
+    )
+
+
+def test_the_report_body_is_what_the_rules_read() -> None:
+    body = dedup.report_body(
+        "JULY 2020\n"
+        "Convoy Reaches The City\n"
+        "OCTOBER 2024 · Keep this mirror online, donate: $ 2,500 5,000 100\n"
+        "On June 3, a convoy of 30 vehicles arrived in al-Mayadin, local sources said. "
+        "It came from al-Heri.\n"
+        "$ 2,500 5,000 100\n"
+        "By Staff Writer\n"
+        "I think you should count again, there were 45 of them.\n"
+    )
+    assert "On June 3, a convoy of 30 vehicles arrived in al-Mayadin" in body
+    for furniture in ("JULY", "OCTOBER", "2,500", "Staff", "45"):  # and a reader's voice
+        assert furniture not in body
 
 
 def test_short_texts_are_never_near_duplicates() -> None:
