@@ -35,6 +35,7 @@ from service.errors import ConfigError, IngestError
 from service.evaluate import Prediction, read_gold, score
 from service.export import CSV_COLUMNS, csv_row
 from service.rules import PROJECT_RULES, Document, RuleSet, load_rules
+from service.rules.language import english_share, looks_english
 from service.seeding import DEFAULT_MANIFEST, import_seeds
 
 
@@ -519,8 +520,20 @@ def extract(
         for doc in read_manifest(manifest):
             jobs.append((doc.file, read_manifest_doc(doc)))
     for name, document in jobs:
+        _warn_if_not_english(name, document.text)
         for event in rules.extract(document):
             click.echo(json.dumps({"file": name, **event.to_dict()}, ensure_ascii=False))
+
+
+def _warn_if_not_english(name: str, text: str) -> None:
+    """One line on stderr: the rules read English, and this report is not."""
+    if not looks_english(text):
+        click.echo(
+            f"Warning: {name}: the text does not look like English "
+            f"({english_share(text):.0%} English function words); the rules read English "
+            "and may find nothing in it.",
+            err=True,
+        )
 
 
 @main.command("eval")
@@ -540,11 +553,11 @@ def extract(
 def evaluate_command(gold: Path, manifest: Path, rules_dir: Path | None) -> None:
     """Score the rules on a hand-annotated corpus: misses, false positives, then P/R/F1."""
     rules = _load_rules(rules_dir)
-    predictions = [
-        Prediction(doc.file, event)
-        for doc in read_manifest(manifest)
-        for event in rules.extract(read_manifest_doc(doc))
-    ]
+    predictions: list[Prediction] = []
+    for doc in read_manifest(manifest):
+        document = read_manifest_doc(doc)
+        _warn_if_not_english(doc.file, document.text)
+        predictions.extend(Prediction(doc.file, event) for event in rules.extract(document))
     result = score(read_gold(gold), predictions, rules.gazetteer)
     for g in result.misses:
         click.echo(

@@ -48,6 +48,7 @@ from service.fetch import (
 from service.hashing import content_hash
 from service.parse import ParsedEntry, ParsedFeed
 from service.rules import Document
+from service.rules.language import english_share, looks_english
 from service.sandbox import Sandbox
 
 log = logging.getLogger(__name__)
@@ -693,6 +694,12 @@ class Pipeline:
             published_is_estimate=report.published_is_estimate,
             title=report.title,
         )
+        if not looks_english(report.text):
+            extra = log_extra if log_extra is not None else {"url": report.url or "-"}
+            log.warning(
+                "Article is not in English; the rules read English",
+                extra={**extra, "english_share": f"{english_share(report.text):.2f}"},
+            )
         try:
             return self.rules.extract(doc)
         except Exception:  # a rule bug must not lose the article

@@ -69,9 +69,7 @@ def import_seeds(
         digest = content_hash(text)
         # Midnight UTC stands for the manifest's day (the first of its month or year,
         # marked an estimate, when it gives no day).
-        published = (
-            datetime.combine(doc.published, time(), tzinfo=UTC) if doc.published else None
-        )
+        published = datetime.combine(doc.published, time(), tzinfo=UTC) if doc.published else None
         estimated = doc.published_is_estimate or doc.published_precision is not DatePrecision.DAY
         article_id = store.find_seed_by_hash(session, digest)
         if article_id is not None:
@@ -113,9 +111,7 @@ def import_seeds(
     return SeedResult(added=added, skipped=skipped, events=events)
 
 
-def _events(
-    rules: Rules, text: str, doc: ManifestDoc, published: datetime | None
-) -> list[Event]:
+def _events(rules: Rules, text: str, doc: ManifestDoc, published: datetime | None) -> list[Event]:
     """The rules' events in a seed, read as ``backfill --reextract`` reads the stored
     article (so re-extraction with unchanged rules finds nothing to change)."""
     document = Document(

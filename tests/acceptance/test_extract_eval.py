@@ -192,3 +192,16 @@ def test_manifest_with_a_month_a_null_date_and_urls(tmp_path: Path) -> None:
     assert (lines["a.txt"]["date"], lines["a.txt"]["date_precision"]) == ("2022-03", "month")
     assert lines["a.txt"]["source"]["url"] == "https://example.org/a"
     assert (lines["b.txt"]["date"], lines["b.txt"]["date_precision"]) == (None, "unknown")
+
+
+def test_extract_warns_about_a_report_not_in_english(tmp_path: Path) -> None:
+    report = tmp_path / "rapport.txt"
+    report.write_text(
+        "Des milices soutenues par l'Iran ont envoyé lundi un convoi de camions vers la ville "
+        "de Mayadine, selon des sources locales, après que le régime a retiré certaines de ses "
+        "unités de la zone proche du fleuve et remis leurs positions aux forces locales.",
+        encoding="utf-8",
+    )
+    result = CliRunner().invoke(main, ["extract", str(report), "--published", "2022-03-09"])
+    assert result.exit_code == 0, result.output
+    assert f"Warning: {report}: the text does not look like English" in result.stderr

@@ -376,3 +376,37 @@ def test_stop_releases_claims_not_started(
     assert world.pipeline._poll_many(claimed, NOW) == []
     assert world.feed().next_due == NOW  # due again at once, not after the lease
     assert world.feed().last_polled is None
+
+
+def test_a_report_not_in_english_is_logged_as_such(
+    settings: Settings,
+    factory: sessionmaker[Session],
+    sandbox: Sandbox,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from service.pipeline import Report
+
+    world = World(settings, factory, sandbox, site(b"", {}))
+    french = (
+        "Des milices soutenues par l'Iran ont envoyé lundi un convoi de camions vers la ville "
+        "de Mayadine, selon des sources locales, après que le régime a retiré certaines de ses "
+        "unités de la zone proche du fleuve et remis leurs positions aux forces locales."
+    )
+    english = (
+        "Iranian-backed militias sent a convoy of trucks to the town of al-Mayadin on Monday, "
+        "local sources said, after the regime withdrew some of its units from the area near "
+        "the river and handed their positions over to the Local Defence Forces."
+    )
+    for text in (french, english):
+        report = Report(
+            text=text,
+            title=None,
+            url=f"https://outlet.example/{len(text)}",
+            outlet="Outlet",
+            published=NOW,
+            published_is_estimate=False,
+            origin_kind=ArticleOrigin.FEED,
+        )
+        world.pipeline.events_for(report, now=NOW)
+    warned = [r for r in caplog.records if "not in English" in r.getMessage()]
+    assert [r.url for r in warned] == [f"https://outlet.example/{len(french)}"]  # type: ignore[attr-defined]
