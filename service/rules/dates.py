@@ -90,7 +90,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("day_month", re.compile(rf"\b{_DAY}\s+(?:of\s+)?{_MONTH}(?:,?\s+{_YEAR}\b)?", re.I)),
     ("day_before_yesterday", re.compile(r"\bthe day before yesterday\b", re.I)),
     ("yesterday", re.compile(r"\b(?:yesterday|last night)\b", re.I)),
-    ("today", re.compile(r"\b(?:today|this morning|this evening|tonight)\b", re.I)),
+    (
+        "today",
+        re.compile(
+            r"\b(?:today|this morning|this evening|tonight|(?:a few |several |two |three )?"
+            r"(?:hours|moments|minutes) ago)\b",
+            re.I,
+        ),
+    ),
     ("days_ago", re.compile(rf"\b{_NUM}\s+days?\s+ago\b", re.I)),
     ("weekday", re.compile(rf"\b(?:(?P<last>last|this|on|past)\s+)?{_WD}\b", re.I)),
     ("weeks_ago", re.compile(rf"\b{_NUM}\s+weeks?\s+ago\b", re.I)),

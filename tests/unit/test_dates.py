@@ -530,3 +530,9 @@ def test_relative_words_resolve_no_finer_than_the_reference(
     first = date(2020, 7, 1) if precision is not DatePrecision.YEAR else date(2020, 1, 1)
     (mention,) = resolve_all(scan(text), first, precision)
     assert (mention.value, mention.precision) == (value, got)
+
+
+@pytest.mark.parametrize("text", ["Hours ago the army entered the town.", "Moments ago it fell."])
+def test_hours_ago_is_the_reference_day(text: str) -> None:
+    (mention,) = find_dates(text, date(2020, 7, 21))
+    assert (mention.value, mention.precision) == ("2020-07-21", DatePrecision.DAY)

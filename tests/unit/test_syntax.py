@@ -142,6 +142,11 @@ def brief(rules: RuleSet, text: str) -> list[tuple[str, str, str]]:
             id="managed-to-reports-the-act",
         ),
         pytest.param(
+            "Tribal fighters were able to take control of the village of Dhiban on Monday.",
+            [("takeover", "unknown", "Dhiban")],
+            id="take-control-of",
+        ),
+        pytest.param(
             "A senior Hezbollah commander arrived in al-Mayadin on Monday.",
             [("visit", "iran-backed", "al-Mayadin")],
             id="a-commander-arriving-visits",
