@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import multiprocessing
 import multiprocessing.pool
 import os
@@ -230,6 +231,8 @@ def stages(pages: list[Path], cache: Path, rules: RuleSet) -> None:
 
 
 def main() -> int:
+    # Most cache pages are not in English; the pipeline's warning for each is not a figure.
+    logging.getLogger("service.pipeline").setLevel(logging.ERROR)
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cache", type=Path, default=None, help="the trafilatura cache dir")
     parser.add_argument(
