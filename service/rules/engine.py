@@ -1305,10 +1305,15 @@ class _Extraction:
                 if tok in _PREPS:
                     break
                 object_words.append(tok)
-            # "fought their way to an air base": what follows is where they went.
+            # "fought their way to an air base": what follows is where they went; "entered
+            # al-Tala'i camp": a named site entered, not one set up.
             ends_with_prep = word.split()[-1] in _PREPS
+            names_site = any(
+                hit.end <= p.start < hit.end + 40 and not _tokens(mt[hit.end : p.start])[3:]
+                for p in self._in(self.places, hit.end, clause[1])
+            )
             for cls_name, override in frame.object_types.items():
-                if ends_with_prep:
+                if ends_with_prep or names_site:
                     break
                 head = " ".join(object_words)
                 if self.cls[cls_name].search(head) and not self.cls["force"].search(head):
@@ -1582,11 +1587,13 @@ class _Extraction:
 
     # ------------------------------------------------------------------- merge
     def _within(self, a: _Candidate, b: _Candidate) -> bool:
-        """Every detail of ``a`` is also, or more precisely, in ``b``."""
+        """Every detail of ``a`` is also, or more precisely, in ``b``; a date of ``a``
+        finer than ``b``'s is one detail more of the same event (the lede's "on Sunday",
+        the body's month), which ``_absorb`` keeps."""
         gaz = self.r.gazetteer
         if not gaz.contains(a.place, b.place):
             return False
-        if a.date is not None and a.date != b.date and not dates_mod.contains(a.date, b.date):
+        if a.date is not None and a.date != b.date and not dates_mod.compatible(a.date, b.date):
             return False
         if any(b.quantities.get(k) != v for k, v in a.quantities.items()):
             return False
@@ -1596,6 +1603,13 @@ class _Extraction:
 
     def _absorb(self, into: _Candidate, other: _Candidate) -> None:
         into.parts.extend(other.parts)
+        if (
+            other.date is not None
+            and into.date is not None
+            and other.date != into.date
+            and dates_mod.contains(into.date, other.date)
+        ):
+            into.date, into.precision = other.date, other.precision  # the finer date
         into.hedged = into.hedged and other.hedged
         if other.score > into.score:
             into.start, into.end, into.score = other.start, other.end, other.score

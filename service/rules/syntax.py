@@ -186,6 +186,10 @@ _NOT_AN_ACT = frozenset(
     }
 )
 _CONDITIONAL = frozenset({"if", "unless", "whether"})
+# A movement noun these govern is news of an intention: "announced a mobilisation".
+_ANNOUNCING = frozenset(
+    {"announced", "announce", "announces", "announcing", "declared", "declare", "called"}
+)
 # An adverbial clause of these tells what came before or after the news.
 _BACKGROUND = frozenset({"after", "before", "since", "until"})
 # Proper nouns that name a time, not a place ("on Monday", "in March").
@@ -381,6 +385,8 @@ class Parse:
                 return "conditional"
             if child.dep_ == "mark" and child.lower_ in _BACKGROUND and trigger.dep_ == "advcl":
                 return f"background ({child.lower_} …)"  # "deployed after the army regained X"
+        if trigger.dep_ in ("dobj", "pobj") and trigger.head.lower_ in _ANNOUNCING:
+            return f"object of {trigger.head.lower_}"  # "announced a mobilisation"
         token = trigger
         for _ in range(4):
             if token.dep_ in ("xcomp", "ccomp") and token.head.lower_ in _NOT_AN_ACT:

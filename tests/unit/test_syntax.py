@@ -222,6 +222,16 @@ def test_a_place_argument_the_gazetteer_lacks(
             id="fighters-moved-to-reinforce-are-sent",
         ),
         pytest.param(
+            "A convoy of Liwa al-Quds entered the al-Talaia camp on Monday.",
+            [("deployment", "russia", "al-Talaia camp")],
+            id="a-named-camp-entered-is-not-set-up",
+        ),
+        pytest.param(
+            "The tribal army announced a general mobilisation in Dhiban on Monday.",
+            [],
+            id="an-announced-mobilisation-is-not-a-move",
+        ),
+        pytest.param(
             "The SDF accused the government of sending fighters to Dhiban on Monday.",
             [],
             id="an-accusation-is-not-an-act",
@@ -232,3 +242,18 @@ def test_background_rivers_and_purposes(
     rules: RuleSet, text: str, expected: list[tuple[str, str, str]]
 ) -> None:
     assert brief(rules, text) == expected
+
+
+def test_a_lede_and_a_body_sentence_of_one_capture_are_one_event(rules: RuleSet) -> None:
+    """The lede's wide place and day, the body's field and month: one takeover."""
+    text = (
+        "US-backed fighters said they captured a major oil field in Deir Ezzor province on "
+        "Sunday.\n\nThe Syrian Democratic Forces said they gained control of the al-Omar oil "
+        "field, one of the country's largest."
+    )
+    (event,) = rules.extract(Document(text, date(2017, 10, 22), "Test Outlet"))
+    assert (event.type.value, event.location.name, event.date) == (
+        "takeover",
+        "al-Omar oil field",
+        "2017-10-22",
+    )
