@@ -7,7 +7,7 @@ Pure.  Two events are one when all of these hold:
 - same place: equal names, or both points known and at most ``merge_distance_km``
   apart (haversine);
 - compatible dates: each date stands for an interval by its precision (day ±
-  ``date_tolerance_days``; week: the date to six days later, ± the tolerance; month;
+  ``date_tolerance_days``; week: six days either side of the date, ± the tolerance; month;
   year) and the intervals overlap.  An unknown date matches nothing: without a date,
   two convoys to one town cannot be told apart, so they stay apart.
 
@@ -75,7 +75,10 @@ def date_interval(
     except ValueError:
         return None
     if precision is DatePrecision.WEEK:
-        return day - slack, day + timedelta(days=6) + slack
+        # A week-precise date is either the start of a week ("last week") or the day
+        # of a report that dated nothing (the week up to it): six days either side.
+        week = timedelta(days=6)
+        return day - week - slack, day + week + slack
     return day - slack, day + slack
 
 

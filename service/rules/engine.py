@@ -1515,11 +1515,18 @@ class _Extraction:
                 return [(para_date[:7], DatePrecision.MONTH, False)]
             return [(para_date, DatePrecision.YEAR, False)]
         # A report that dates nothing is taken to tell what happened around its
-        # publication: its month (or year, when that is all that is known).
+        # publication: the week up to its day when the day is known, else its month
+        # (or year, when that is all that is known).
         pub = self.doc.published
         if pub:
             if self.doc.published_precision is DatePrecision.YEAR:
                 return [(f"{pub.year:04d}", DatePrecision.YEAR, False)]
+            if (
+                self.doc.published_precision is DatePrecision.DAY
+                and not self.doc.published_is_estimate
+            ):
+                # News of the days before publication: the report's day, to the week.
+                return [(pub.isoformat(), DatePrecision.WEEK, False)]
             if self.doc.published_precision is not DatePrecision.UNKNOWN:
                 return [(f"{pub.year:04d}-{pub.month:02d}", DatePrecision.MONTH, False)]
         return [(None, DatePrecision.UNKNOWN, False)]
@@ -1593,8 +1600,14 @@ class _Extraction:
         gaz = self.r.gazetteer
         if not gaz.contains(a.place, b.place):
             return False
-        if a.date is not None and a.date != b.date and not dates_mod.compatible(a.date, b.date):
-            return False
+        if (
+            a.date is not None
+            and a.explicit_date
+            and b.explicit_date
+            and a.date != b.date
+            and not dates_mod.compatible(a.date, b.date)
+        ):
+            return False  # a date the report does not give (its own day or month) is no detail
         if any(b.quantities.get(k) != v for k, v in a.quantities.items()):
             return False
         if not set(a.equipment) <= set(b.equipment):
@@ -1603,7 +1616,9 @@ class _Extraction:
 
     def _absorb(self, into: _Candidate, other: _Candidate) -> None:
         into.parts.extend(other.parts)
-        if (
+        if other.explicit_date and not into.explicit_date:
+            into.date, into.precision, into.explicit_date = other.date, other.precision, True
+        elif (
             other.date is not None
             and into.date is not None
             and other.date != into.date

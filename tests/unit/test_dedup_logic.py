@@ -258,6 +258,9 @@ CONVOY = Event(
         (replace(CONVOY, date="2020-06", date_precision=DatePrecision.MONTH), True),
         (replace(CONVOY, date="2020-06-01", date_precision=DatePrecision.WEEK), True),
         (replace(CONVOY, date="2020-06-10"), False),
+        # Another outlet's undated report published two days later: the week up to it.
+        (replace(CONVOY, date="2020-06-05", date_precision=DatePrecision.WEEK), True),
+        (replace(CONVOY, date="2020-06-20", date_precision=DatePrecision.WEEK), False),
         (replace(CONVOY, type=EventType.WITHDRAWAL), False),
         (replace(CONVOY, actor=Actor("Russian forces", Affiliation.RUSSIA)), False),
         (replace(CONVOY, location=BUKAMAL), False),
@@ -270,6 +273,8 @@ CONVOY = Event(
         "same-month",
         "same-week",
         "a-week-later",
+        "an-undated-report-two-days-later",
+        "an-undated-report-weeks-later",
         "other-type",
         "other-affiliation",
         "other-town",

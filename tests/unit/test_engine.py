@@ -494,16 +494,17 @@ def test_reader_comments_never_produce_events(rules: RuleSet) -> None:
     assert brief(run(rules, text)) == [("deployment", "russia", "Khasham")]
 
 
-def test_undated_events_take_the_publication_month_even_when_it_is_estimated(
+def test_undated_events_take_the_publication_week_or_month(
     rules: RuleSet,
 ) -> None:
-    """The annotation guideline dates an undated move by the report's (estimated) month;
-    with no publication date at all the event has none."""
+    """An undated move is news of the days before publication: the publication day to
+    the week when the day is known, the (estimated) month otherwise; with no
+    publication date at all the event has none."""
     text = "Iranian-backed militias have handed over checkpoints in al-Mayadin to the regime."
     (known,) = run(rules, text)
     (estimated,) = run(rules, text, estimate=True)
     (unknown,) = rules.extract(Document(text, None, "Test Outlet"))
-    assert (known.date, known.date_precision.value) == ("2023-06", "month")
+    assert (known.date, known.date_precision.value) == (PUB.isoformat(), "week")
     assert (estimated.date, estimated.date_precision.value) == ("2023-06", "month")
     assert (unknown.date, unknown.date_precision.value) == (None, "unknown")
 
@@ -549,10 +550,11 @@ def test_posts_under_a_date_heading_take_its_day(rules: RuleSet) -> None:
         ("deployment", "2023-05-17", "day"),
         ("strike", "2023-05-17", "day"),
     ]
-    # An article's own date line is not a heading: an undated event keeps the month.
+    # An article's own date line is not a heading: an undated event is of the week up to
+    # the publication day, not of the heading's day.
     article = "June 05, 2023\n\nA convoy of Liwa Fatemiyoun entered al-Mayadin, sources said."
     [event] = rules.extract(Document(article, date(2023, 6, 5), "Outlet"))
-    assert (event.date, event.date_precision.value) == ("2023-06", "month")
+    assert (event.date, event.date_precision.value) == ("2023-06-05", "week")
 
 
 def test_could_not_confirm_hedges_rather_than_blocks(rules: RuleSet) -> None:
