@@ -659,9 +659,10 @@ class Backfill:
             fetched=fetched,
             extracted=True,
             events=result.events,
+            error=result.error,
             title=report.title,
             published=report.published,
-            # Not when the transaction that wrote it failed (NOT_STORED) or never ran.
+            # Not when the transaction that wrote it failed or never ran.
             recorded=recorder is not None
             and result.status in (IngestStatus.STORED, IngestStatus.DUPLICATE),
         )
@@ -670,6 +671,8 @@ class Backfill:
 def _item_status(result: IngestResult) -> BackfillItemStatus:
     if result.status is IngestStatus.EMPTY:
         return BackfillItemStatus.EMPTY
+    if result.status is IngestStatus.FAILED:
+        return BackfillItemStatus.FAILED  # the store failed: tried again on the next run
     if result.stored:
         return BackfillItemStatus.STORED
     if result.status is IngestStatus.DUPLICATE and result.article_id is None:

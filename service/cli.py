@@ -31,6 +31,7 @@ from service import __version__, clock, log, store
 from service.config import ENV_CONFIG, Settings, load_settings
 from service.corpus import read_manifest
 from service.documents import read_manifest_doc, read_report
+from service.enums import EntryStatus
 from service.errors import ConfigError, IngestError
 from service.evaluate import Prediction, read_gold, score
 from service.export import CSV_COLUMNS, csv_row
@@ -135,10 +136,12 @@ def db_upgrade(app: App, revision: str) -> None:
     reached = store.upgrade(url, revision)
     click.echo(f"Database {store.display_url(url)} is at revision {reached or 'base'}.")
     if reached == store.head_revision():
-        from service.pipeline import sign_stored_articles
+        from service.pipeline import hash_stored_articles, sign_stored_articles
 
-        # A migration may drop the dedup signatures: made here, not on the daemon's
-        # first ingest.
+        # Articles a previous release stored during a rolling upgrade get their URL
+        # hashes, and a migration may drop the dedup signatures: made here, not on
+        # the daemon's first ingest.
+        hash_stored_articles(store.session_factory(app.engine))
         signed = sign_stored_articles(store.session_factory(app.engine), app.settings.dedup)
         if signed:
             click.echo(f"Signed {signed} stored articles for near-duplicate detection.")
@@ -181,13 +184,24 @@ def feeds(app: App) -> None:
         states = store.list_feeds(session, configured)
     table = Table(title=f"Feeds ({app.settings.feeds_path})", show_lines=False)
     columns = ("Name", "Outlet", "Every", "Last polled", "Status", "Errors", "Next due")
-    for column in (*columns, "Entries", "Events"):
+    for column in (*columns, "Entries", "Not stored", "Events"):
         table.add_column(column, overflow="fold", no_wrap=column in ("Name", "Every", "Errors"))
     table.add_column("URL", overflow="fold")
     for state in states:
         status = "" if state.last_status is None else str(state.last_status)
         if state.last_error:
             status = f"{status} {state.last_error}".strip()
+        due = _when(state.next_due, "now")
+        if state.claimed_by:
+            due = f"polling ({state.claimed_by}, alive {_when(state.heartbeat_at, '-')})"
+        failing = [
+            f"{count} {what}"
+            for count, what in (
+                (state.entries_retrying, "retrying"),
+                (state.entries_given_up, "gave up"),
+            )
+            if count
+        ]
         table.add_row(
             state.name if state.configured else f"{state.name} (not configured)",
             state.outlet,
@@ -195,8 +209,9 @@ def feeds(app: App) -> None:
             _when(state.last_polled, "never"),
             status or "-",
             str(state.consecutive_errors),
-            _when(state.next_due, "now"),
+            due,
             str(state.entries_seen),
+            ", ".join(failing) or "-",
             str(state.events_count),
             state.url,
         )
@@ -216,16 +231,23 @@ def feeds(app: App) -> None:
 def run(app: App, run_config: Path | None, once: bool) -> None:
     """Poll the configured feeds on their intervals until SIGTERM/SIGINT."""
     from service import scheduler  # the daemon's imports are not needed by other commands
+    from service.pipeline import PollStatus
 
     if run_config is not None:
         app.config_path = run_config
     outcomes = scheduler.run(app.settings, app.engine, once=once)
     for outcome in outcomes:
-        detail = outcome.error or (
+        counts = (
             f"{outcome.new_entries} new entries, {outcome.articles} articles "
             f"({outcome.fallbacks} from entry text), {outcome.duplicates} duplicates, "
             f"{outcome.events} events"
         )
+        if outcome.pending_entries:
+            counts += f", {outcome.pending_entries} left for the next polls"
+        if outcome.status is PollStatus.PARTIAL:
+            detail = f"{counts}; {outcome.error}"
+        else:
+            detail = outcome.error or counts
         click.echo(f"{outcome.feed_name}: {outcome.status.value}; {detail}")
 
 
@@ -295,6 +317,11 @@ def _events_table(stored: Sequence[store.StoredEvent]) -> None:
 @main.command()
 @click.option("--duplicates", is_flag=True, help="Only articles stored as duplicates.")
 @click.option(
+    "--failed",
+    is_flag=True,
+    help="Feed entries not stored: retrying (with the next attempt) or given up.",
+)
+@click.option(
     "--limit",
     type=click.IntRange(min=0),
     default=100,
@@ -302,15 +329,27 @@ def _events_table(stored: Sequence[store.StoredEvent]) -> None:
     help="Newest N articles; 0 for all.",
 )
 @pass_app
-def articles(app: App, duplicates: bool, limit: int) -> None:
+def articles(app: App, duplicates: bool, failed: bool, limit: int) -> None:
     """Show stored articles, newest first, with what each duplicates and how closely."""
+    if failed:
+        _failed_entries(app, limit)
+        return
     with app.session() as session:
         stored = store.list_articles(
             session, duplicates_only=duplicates, limit=limit or None, newest_first=True
         )
+        not_stored = sum(sum(pair) for pair in store.entry_failure_counts(session).values())
     console = Console()
+    note = (
+        f"{not_stored} feed entries not stored (retrying or given up): "
+        "`service articles --failed` lists them."
+        if not_stored
+        else None
+    )
     if not stored:
         console.print("No duplicates stored." if duplicates else "No articles stored yet.")
+        if note:
+            console.print(note)
         return
     table = Table(title="Duplicates (newest first)" if duplicates else "Articles (newest first)")
     for column in ("ID", "Origin", "Outlet", "Title", "URL", "Duplicate of", "Similarity"):
@@ -326,6 +365,42 @@ def articles(app: App, duplicates: bool, limit: int) -> None:
             "" if article.similarity is None else f"{article.similarity:.2f}",
         )
     console.print(table)
+    if note:
+        console.print(note)
+
+
+def _failed_entries(app: App, limit: int) -> None:
+    with app.session() as session:
+        failures = store.list_entry_failures(session, limit=limit or None)
+    console = Console()
+    if not failures:
+        console.print("No feed entries waiting: every entry taken so far is stored.")
+        return
+    table = Table(title="Feed entries not stored (most recently tried first)")
+    for column in ("Feed", "Entry", "Title", "Status", "Attempts", "Last error", "URL"):
+        table.add_column(column, overflow="fold")
+    for failure in failures:
+        status = (
+            f"retrying {_when(failure.next_attempt_at, 'now')}"
+            if failure.status is EntryStatus.RETRYING
+            else f"gave up {_when(failure.last_attempt_at, '-')}"
+        )
+        entry = "(its URL)" if failure.entry_id == failure.url else _cut(failure.entry_id, 120)
+        table.add_row(
+            failure.feed_name or str(failure.feed_id),
+            entry,
+            failure.title or "",
+            status,
+            str(failure.attempts),
+            failure.last_error,
+            _cut(failure.url or "", 400),
+        )
+    console.print(table)
+
+
+def _cut(text: str, limit: int) -> str:
+    """A long URL or id cut for a table cell (tracking URLs run to kilobytes)."""
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _when(moment: datetime | None, missing: str) -> str:

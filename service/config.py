@@ -69,6 +69,9 @@ class SchedulerSettings:
     workers: int
     # A claimed feed is not claimed again (by this or another replica) before this.
     lease_seconds: float = 900.0
+    # A daemon renews the claims of the polls it is running this often; a claim not
+    # renewed for three times this (its daemon died) is taken over before its lease.
+    heartbeat_seconds: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -385,6 +388,13 @@ SERVICE_OPTIONS: Mapping[str, Option] = {
         900.0,
         _between(2, 86400),
         "A claimed feed is not claimed again before this (more than http.timeout_seconds).",
+    ),
+    "scheduler.heartbeat_seconds": Option(
+        "number",
+        10.0,
+        _between(0.2, 600),
+        "A polling daemon renews its claims this often; one not renewed for three times "
+        "this (its daemon died) is taken over at once.",
     ),
     "alerts.tick_seconds": Option(
         "number", 5.0, _between(0.1, 3600), "How often the daemon looks for due webhook deliveries."
@@ -851,6 +861,7 @@ def load_settings(
             tick_seconds=v["scheduler.tick_seconds"],
             workers=v["scheduler.workers"],
             lease_seconds=v["scheduler.lease_seconds"],
+            heartbeat_seconds=v["scheduler.heartbeat_seconds"],
         ),
         webhooks=webhooks,
         feeds=_parse_feeds(feeds_path),

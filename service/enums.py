@@ -58,6 +58,13 @@ class BackfillItemStatus(enum.StrEnum):
     DEAD = "dead"  # the dead letter: refused (4xx, 410) or attempts exhausted; no further tries
 
 
+class EntryStatus(enum.StrEnum):
+    """Where a feed entry that could not be stored stands (``entry_failures``)."""
+
+    RETRYING = "retrying"  # tried again by a poll once its backoff has passed
+    GAVE_UP = "gave_up"  # attempts exhausted; never tried again
+
+
 class AlertKind(enum.StrEnum):
     """What a webhook delivery announces; the payload ``type`` is ``event.<kind>``."""
 

@@ -8,6 +8,7 @@
     ├── ExtractError                an article page could not be turned into text
     ├── RuleConfigError             config/rules/*.yaml is invalid (file, entry, problem)
     ├── StoreError                  the database refused or is out of date
+    │   └── AlreadyStoredError      the article's URL or feed entry is stored already
     └── AlertError                  a webhook delivery failed (never fails ingestion)
         └── SignatureError          a webhook's signature headers do not verify
 
@@ -77,6 +78,11 @@ class RuleConfigError(IngestError):
 
 class StoreError(IngestError):
     """The database refused an operation or its schema is out of date."""
+
+
+class AlreadyStoredError(StoreError):
+    """An article was not stored because its URL or feed entry is stored already
+    (another feed or replica stored it meanwhile): nothing is lost."""
 
 
 class AlertError(IngestError):

@@ -31,6 +31,7 @@ from service.enums import (
     ArticleOrigin,
     BackfillItemStatus,
     DeliveryStatus,
+    EntryStatus,
     EventProvenance,
 )
 from service.events import Affiliation, DatePrecision, EventType, Precision
@@ -120,19 +121,31 @@ class Feed(Base):
     entries_seen: Mapped[int_zero]
     events_count: Mapped[int_zero]
     created_at: Mapped[datetime_now]
+    # The process polling the feed now (None: nobody), and when it last said it is
+    # alive: a claim whose heartbeat stops is taken over before its lease runs out.
+    claimed_by: Mapped[str | None] = mapped_column(sa.String(255))
+    heartbeat_at: Mapped[datetime | None]
 
 
 class Article(Base):
-    """One report's text, wherever it came from."""
+    """One report's text, wherever it came from.
+
+    URLs and guids have no length limit, and a btree index entry on PostgreSQL must
+    stay under 2704 bytes: they are looked up and kept unique by the SHA-256 (hex) of
+    their UTF-8 (``*_hash``, ``store.key_hash``), never by an index on the text.
+    """
 
     __tablename__ = "articles"
-    __table_args__ = (sa.UniqueConstraint("feed_id", "guid"),)
+    __table_args__ = (sa.UniqueConstraint("feed_id", "guid_hash"),)
 
     id: Mapped[intpk]
-    url: Mapped[str | None] = mapped_column(unique=True)
-    canonical_url: Mapped[str | None] = mapped_column(index=True)
+    url: Mapped[str | None]
+    url_hash: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    canonical_url: Mapped[str | None]
+    canonical_url_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     # The article's other canonical URL (a WordPress ``?p=N`` guid of the same site).
-    alternate_url: Mapped[str | None] = mapped_column(index=True)
+    alternate_url: Mapped[str | None]
+    alternate_url_hash: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     outlet: Mapped[str | None] = mapped_column(sa.String(255))
     title: Mapped[str | None]
     published: Mapped[datetime | None]
@@ -143,6 +156,7 @@ class Article(Base):
     is_seed: Mapped[bool_false]
     origin_kind: Mapped[ArticleOrigin]
     guid: Mapped[str | None]
+    guid_hash: Mapped[str | None] = mapped_column(sa.String(64))
     feed_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("feeds.id", ondelete="SET NULL"), index=True
     )
@@ -151,6 +165,30 @@ class Article(Base):
     )
     similarity: Mapped[float | None]
     created_at: Mapped[datetime_now]
+
+
+class EntryFailure(Base):
+    """A feed entry that could not be stored yet: its page failed and it carries no
+    text of its own, or the store refused it.  Tried again by the polls after
+    ``next_attempt_at`` (backoff), from the feed while it lists the entry, else from
+    this row, until stored or ``gave_up``; deleted once stored."""
+
+    __tablename__ = "entry_failures"
+    __table_args__ = (sa.UniqueConstraint("feed_id", "entry_key"),)
+
+    id: Mapped[intpk]
+    feed_id: Mapped[int] = mapped_column(sa.ForeignKey("feeds.id", ondelete="CASCADE"))
+    entry_key: Mapped[str] = mapped_column(sa.String(64))  # SHA-256 of the entry's id
+    entry_id: Mapped[str]  # the guid (or link, or content hash) as parsed
+    url: Mapped[str | None]
+    title: Mapped[str | None]
+    published: Mapped[datetime | None]  # the feed's date, kept for a retry
+    status: Mapped[EntryStatus]
+    attempts: Mapped[int]
+    last_error: Mapped[str]
+    first_failed_at: Mapped[datetime]
+    last_attempt_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime | None]  # None once given up
 
 
 class ArticleSignature(Base):
@@ -318,6 +356,7 @@ __all__ = [
     "BackfillRun",
     "Base",
     "Delivery",
+    "EntryFailure",
     "Event",
     "EventArticle",
     "Feed",

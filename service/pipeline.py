@@ -18,9 +18,12 @@ from __future__ import annotations
 import dataclasses
 import enum
 import logging
+import os
 import random
+import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import AbstractContextManager
@@ -33,8 +36,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from service import dedup, metrics, store
 from service.config import DedupSettings, HttpSettings, Settings
-from service.enums import AlertKind, ArticleOrigin, EventProvenance
-from service.errors import ExtractError, FeedError, FetchError, IngestError, StoreError
+from service.enums import AlertKind, ArticleOrigin, EntryStatus, EventProvenance
+from service.errors import (
+    AlreadyStoredError,
+    ExtractError,
+    FeedError,
+    FetchError,
+    IngestError,
+    StoreError,
+)
 from service.events import Event
 from service.extract import ExtractedArticle
 from service.fetch import (
@@ -43,10 +53,11 @@ from service.fetch import (
     Fetcher,
     FetchLimits,
     IPNetwork,
+    backoff_seconds,
     next_due,
 )
 from service.hashing import content_hash
-from service.parse import ParsedEntry, ParsedFeed
+from service.parse import EntryIdSource, ParsedEntry, ParsedFeed
 from service.rules import Document
 from service.rules.language import english_share, looks_english
 from service.sandbox import Sandbox
@@ -63,20 +74,41 @@ class Rules(Protocol):
 class PollStatus(enum.StrEnum):
     OK = "ok"
     NOT_MODIFIED = "not_modified"
+    # The feed was read, but some entries taken by the poll could not be stored (their
+    # page failed and they carry no text, or the store refused them): each is retried
+    # by a later poll after a backoff of its own, until stored or given up.
+    PARTIAL = "partial"
     FAILED = "failed"  # a FeedError: recorded, backoff
     CRASHED = "crashed"  # an unexpected exception: logged critical, recorded, backoff
 
 
 @dataclass(frozen=True, slots=True)
 class PollLimits:
-    """Per-poll work caps and the boxes around hostile-input stages."""
+    """Per-poll work caps, the retry schedule of entries, and the boxes around
+    hostile-input stages.
 
-    max_entries: int = 50  # entries read from one feed per poll
+    A poll reads every entry of the feed (up to ``max_feed_entries``), skips those
+    stored before and those waiting for a retry, and takes the rest in the feed's
+    order, new entries first, then entries due for a retry, up to ``max_entries``
+    entries and ``max_articles`` article pages; what is left is taken by the next
+    polls (the feed's validators are kept until nothing is left, so they read it in
+    full).
+    """
+
+    max_entries: int = 50  # entries taken (stored or tried) per poll
     max_articles: int = 20  # article pages fetched per poll
+    max_feed_entries: int = 5000  # entries read from one feed document
     sandbox_timeout: float = 30.0  # seconds for one parse or extraction
     sandbox_memory_bytes: int = 1024 * 1024 * 1024
     future_tolerance: timedelta = timedelta(days=1)  # later "published" dates are not trusted
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
+    # An entry that could not be stored is tried again after 15 to 30 minutes, then
+    # twice as long each time up to 12 hours, and given up after this many attempts
+    # (about two days).
+    entry_backoff: BackoffPolicy = field(
+        default_factory=lambda: BackoffPolicy(base=1800.0, ceiling=12 * 3600.0)
+    )
+    entry_max_attempts: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +125,8 @@ class PollOutcome:
     error: str | None
     next_due: datetime
     duration_ms: int
+    failed_entries: int = 0  # entries taken but not stored: retried later, or given up
+    pending_entries: int = 0  # entries left for later polls by the caps
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +148,8 @@ class IngestStatus(enum.StrEnum):
     STORED = "stored"
     DUPLICATE = "duplicate"  # seen before: stored as a duplicate (or not at all), no events
     EMPTY = "empty"  # no text
-    NOT_STORED = "not_stored"  # the store refused it (same URL stored meanwhile)
+    NOT_STORED = "not_stored"  # its URL or feed entry was stored meanwhile (nothing lost)
+    FAILED = "failed"  # the store failed (``error``): nothing stored
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +169,7 @@ class IngestResult:
     duplicate_of: int | None = None
     similarity: float | None = None
     writes: tuple[store.EventWrite, ...] = ()
+    error: str | None = None  # FAILED: what the store said
 
     @property
     def stored(self) -> bool:
@@ -146,6 +182,32 @@ class _EntryResult:
     fallback: bool = False
     events: int = 0
     duplicate: bool = False
+    error: str | None = None  # not stored: why (the entry is retried later)
+    retry: bool = True  # False: trying again cannot help (no link and no text)
+
+
+@dataclass(slots=True)
+class _Taken:
+    """What one poll did with its feed's entries."""
+
+    waiting: int = 0  # listed entries waiting for a retry (not due)
+    handled: int = 0  # entries taken: stored, recognised, or failed
+    articles: int = 0
+    fallbacks: int = 0
+    events: int = 0
+    duplicates: int = 0
+    failed: int = 0
+    failed_listed: int = 0  # of which listed by the feed
+    pending: int = 0  # left for later polls by the caps (or a stop)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    """The entries a poll may take, in order, and how many wait for a later retry."""
+
+    queue: list[tuple[ParsedEntry, store.EntryFailureState | None]]
+    waiting: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +241,31 @@ def build_client() -> httpx.Client:
     ``trust_env=False``: a proxy from the environment would bypass the address pinning.
     """
     return httpx.Client(follow_redirects=False, trust_env=False)
+
+
+def _short_id(value: str, limit: int = 200) -> str:
+    """A guid or URL cut for log lines (a tracking URL may be kilobytes long)."""
+    return value if len(value) <= limit else value[:limit] + "..."
+
+
+def _entry_of(failure: store.EntryFailureState) -> ParsedEntry:
+    """An entry the feed no longer lists, as its failure row keeps it (no text)."""
+    return ParsedEntry(
+        entry_id=failure.entry_id,
+        id_source=EntryIdSource.GUID,
+        link=failure.url,
+        title=failure.title,
+        published=failure.published,
+        published_raw=None,
+        summary=None,
+        content=None,
+    )
+
+
+def _entries_error(failed: int, errors: Sequence[str]) -> str:
+    """The poll's error when entries were not stored: how many, and the first reason."""
+    noun = "entry" if failed == 1 else "entries"
+    return f"{failed} {noun} not stored: {errors[0]}"
 
 
 def _error_text(exc: BaseException) -> str:
@@ -242,8 +329,15 @@ class Pipeline:
         # Called after a transaction that queued webhook deliveries (the daemon wakes
         # its delivery worker: an alert need not wait for the next delivery tick).
         self.on_alerts_queued: Callable[[], None] | None = None
-        # When the last poll that ended ok or not_modified finished (``/healthz``).
+        # When the last poll that read its feed (ok, partial, not_modified) finished
+        # (``/healthz``).
         self.last_success: datetime | None = None
+        # Who this process is on the feeds it claims; the claims of polls in progress
+        # are renewed every ``heartbeat_seconds``, and a claim not renewed for three
+        # times that is taken over (its process died).
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[-255:]
+        self.heartbeat_seconds = settings.scheduler.heartbeat_seconds
+        self.stale_seconds = 3 * self.heartbeat_seconds
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -290,18 +384,27 @@ class Pipeline:
         the rest, and a lease has to cover one poll, not a whole backlog (claiming
         every due feed at once let leases run out before their turn came, and another
         replica polled them too).  Claim times advance with the monotonic clock.
+
+        While polls run, their claims are renewed every ``heartbeat_seconds``; a feed
+        whose claim has not been renewed for three times that is claimed even though
+        its lease has not run out: the process that claimed it died.
         """
         if self.stopping:
             return []
         names = [feed.name for feed in self.settings.feeds]
         started = self._monotonic()
+
+        def at() -> datetime:
+            return now + timedelta(seconds=self._monotonic() - started)
+
         workers = self.settings.scheduler.workers
-        running: set[Future[PollOutcome | None]] = set()
+        running: dict[Future[PollOutcome | None], store.PollTarget] = {}
         outcomes: list[PollOutcome] = []
+        last_beat = started
         while not self.stopping:
             free = workers - len(running)
             targets: list[store.PollTarget] = []
-            claimed_at = now + timedelta(seconds=self._monotonic() - started)
+            claimed_at = at()
             if free > 0:
                 try:
                     with self._transaction() as session:
@@ -311,20 +414,56 @@ class Pipeline:
                             names=names,
                             lease_seconds=self.settings.scheduler.lease_seconds,
                             limit=free,
+                            owner=self.owner,
+                            stale_seconds=self.stale_seconds,
                         )
                 except IngestError:
                     log.critical("Cannot claim due feeds", exc_info=True)
             for target in targets:
-                running.add(self._pool.submit(self._poll_guarded, target, claimed_at))
+                if target.taken_over_from is not None:
+                    log.warning(
+                        "Feed claim taken over: the process polling it stopped renewing it",
+                        extra={"feed_url": target.url, "previous_owner": target.taken_over_from},
+                    )
+                running[self._pool.submit(self._poll_guarded, target, claimed_at)] = target
             if not running:
                 break
-            done, running = wait(running, return_when=FIRST_COMPLETED)
-            outcomes.extend(o for o in (f.result() for f in done) if o is not None)
-        for future in running:
-            outcome = future.result()
-            if outcome is not None:
-                outcomes.append(outcome)
+            done, _ = wait(running, timeout=self.heartbeat_seconds, return_when=FIRST_COMPLETED)
+            for future in done:
+                del running[future]
+                outcome = future.result()
+                if outcome is not None:
+                    outcomes.append(outcome)
+            last_beat = self._heartbeat(running, at, last_beat)
+        while running:  # stopping: the polls in hand finish, their claims kept alive
+            done, _ = wait(running, timeout=self.heartbeat_seconds, return_when=FIRST_COMPLETED)
+            for future in done:
+                del running[future]
+                outcome = future.result()
+                if outcome is not None:
+                    outcomes.append(outcome)
+            last_beat = self._heartbeat(running, at, last_beat)
         return outcomes
+
+    def _heartbeat(
+        self,
+        running: dict[Future[PollOutcome | None], store.PollTarget],
+        at: Callable[[], datetime],
+        last_beat: float,
+    ) -> float:
+        """Renew the claims of the polls in progress if a heartbeat is due; return
+        when the last one was sent."""
+        moment = self._monotonic()
+        if not running or moment - last_beat < self.heartbeat_seconds:
+            return last_beat
+        try:
+            with self._transaction() as session:
+                store.heartbeat(
+                    session, [t.id for t in running.values()], owner=self.owner, now=at()
+                )
+        except IngestError as exc:
+            log.warning("Cannot renew feed claims", extra={"error": str(exc).splitlines()[0]})
+        return moment
 
     def poll_all(self, *, now: datetime) -> list[PollOutcome]:
         """Poll every configured feed once, due or not (``service run --once``)."""
@@ -370,7 +509,7 @@ class Pipeline:
             outcome = self._record_failure(target, now, started, exc, PollStatus.CRASHED)
         metrics.POLLS.labels(outcome.status.value).inc()
         metrics.POLL_SECONDS.observe(outcome.duration_ms / 1000)
-        if outcome.status in (PollStatus.OK, PollStatus.NOT_MODIFIED):
+        if outcome.status in (PollStatus.OK, PollStatus.PARTIAL, PollStatus.NOT_MODIFIED):
             finished = now + timedelta(milliseconds=outcome.duration_ms)
             self.last_success = finished
             metrics.LAST_SUCCESS.set(finished.timestamp())
@@ -387,6 +526,8 @@ class Pipeline:
                 "duplicates": outcome.duplicates,
                 "fallbacks": outcome.fallbacks,
                 "events": outcome.events,
+                "failed_entries": outcome.failed_entries,
+                "pending_entries": outcome.pending_entries,
                 "error": outcome.error or "-",
             },
         )
@@ -398,6 +539,8 @@ class Pipeline:
         )
         healthy_due = self._next_due(target, now, errors=0, retry_after=None)
         if result.not_modified:
+            # Nothing new; entries the feed no longer lists may be due for a retry.
+            taken = self._take(target, (), now)
             self._record(
                 target,
                 store.PollRecord(
@@ -409,17 +552,24 @@ class Pipeline:
                     update_validators=True,
                     etag=result.etag,
                     last_modified=result.last_modified,
+                    new_entries=taken.handled - taken.failed,
+                    new_events=taken.events,
                 ),
             )
-            return self._outcome(
-                target, PollStatus.NOT_MODIFIED, result.status, started, healthy_due
+            return self._taken_outcome(
+                target,
+                PollStatus.PARTIAL if taken.failed else PollStatus.NOT_MODIFIED,
+                result.status,
+                started,
+                healthy_due,
+                taken,
             )
 
         feed: ParsedFeed = self.sandbox.parse_feed(
             result.body,
             target.url,
             headers=result.headers,
-            max_entries=self.limits.max_entries,
+            max_entries=self.limits.max_feed_entries,
         )
         if feed.warning or feed.skipped_entries:
             log.warning(
@@ -430,84 +580,240 @@ class Pipeline:
                     "skipped_entries": feed.skipped_entries,
                 },
             )
-        new = self._new_entries(target, feed.entries)
-        articles = fallbacks = events = duplicates = 0
-        handled = 0
-        for entry in new:
-            if self.stopping or handled >= self.limits.max_articles:
-                break
-            handled += 1
-            done = self._process_entry(target, entry, now)
-            articles += done.stored
-            fallbacks += done.fallback
-            events += done.events
-            duplicates += done.duplicate
-        complete = handled == len(new) and feed.capped_entries == 0
+        if feed.capped_entries:
+            log.warning(
+                "Feed lists more entries than are read; the last ones are never seen",
+                extra={
+                    "feed_url": target.url,
+                    "read": self.limits.max_feed_entries,
+                    "not_read": feed.capped_entries,
+                },
+            )
+        taken = self._take(target, feed.entries, now)
+        # Entries left over, or listed and waiting for a retry: keep the old validators
+        # so that the next poll is a full GET that sees them again.
+        complete = (
+            taken.pending == 0
+            and taken.waiting == 0
+            and taken.failed_listed == 0
+            and not feed.capped_entries
+        )
         self._record(
             target,
             store.PollRecord(
                 polled=now,
                 status=result.status,
+                # The feed itself is fine: its entries' failures are in entry_failures
+                # (``service feeds``: Not stored; ``service articles --failed``).
                 error=None,
                 next_due=healthy_due,
                 consecutive_errors=0,
-                # Left-over entries: keep the old validators so the next poll is a full GET.
                 update_validators=complete,
                 etag=result.etag,
                 last_modified=result.last_modified,
-                new_entries=handled,
-                new_events=events,
+                new_entries=taken.handled - taken.failed,
+                new_events=taken.events,
             ),
         )
-        return self._outcome(
+        return self._taken_outcome(
             target,
-            PollStatus.OK,
+            PollStatus.PARTIAL if taken.failed else PollStatus.OK,
             result.status,
             started,
             healthy_due,
-            new_entries=handled,
-            articles=articles,
-            fallbacks=fallbacks,
-            events=events,
-            duplicates=duplicates,
+            taken,
         )
 
-    def _new_entries(
-        self, target: store.PollTarget, entries: Sequence[ParsedEntry]
-    ) -> list[ParsedEntry]:
-        guids = [e.entry_id for e in entries]
-        urls = [e.link for e in entries if e.link]
+    def _take(
+        self, target: store.PollTarget, entries: Sequence[ParsedEntry], now: datetime
+    ) -> _Taken:
+        """Store the entries this poll may take (``_work``), within the per-poll caps."""
+        work = self._work(target, entries, now)
+        listed = {e.entry_id for e in entries}
+        taken = _Taken(waiting=work.waiting)
+        pages = 0
+        for entry, failure in work.queue:
+            if self.stopping or taken.handled >= self.limits.max_entries:
+                break
+            if entry.link and pages >= self.limits.max_articles:
+                break
+            taken.handled += 1
+            pages += bool(entry.link)
+            done = self._process_entry(target, entry, now, failure)
+            if done.error is not None:
+                taken.failed += 1
+                taken.failed_listed += entry.entry_id in listed
+                taken.errors.append(done.error)
+                self._entry_failed(target, entry, failure, done, now)
+                continue
+            taken.articles += done.stored
+            taken.fallbacks += done.fallback
+            taken.events += done.events
+            taken.duplicates += done.duplicate
+        taken.pending = len(work.queue) - taken.handled
+        return taken
+
+    def _taken_outcome(
+        self,
+        target: store.PollTarget,
+        status: PollStatus,
+        http_status: int | None,
+        started: float,
+        due: datetime,
+        taken: _Taken,
+    ) -> PollOutcome:
+        return self._outcome(
+            target,
+            status,
+            http_status,
+            started,
+            due,
+            new_entries=taken.handled,
+            articles=taken.articles,
+            fallbacks=taken.fallbacks,
+            events=taken.events,
+            duplicates=taken.duplicates,
+            error=_entries_error(taken.failed, taken.errors) if taken.failed else None,
+            failed_entries=taken.failed,
+            pending_entries=taken.pending,
+        )
+
+    def _work(
+        self, target: store.PollTarget, entries: Sequence[ParsedEntry], now: datetime
+    ) -> _Work:
+        """The entries this poll may take, in order: the feed's entries never tried, in
+        the feed's order; then those whose retry is due, the feed's first, then those
+        the feed no longer lists (retried from their stored URL).  Not those stored
+        before, waiting for their retry, or given up.  Failures of entries stored
+        meanwhile (by another feed, say) are forgotten."""
+        listed = {e.entry_id for e in entries}
         with self._transaction() as session:
+            failures = store.entry_failures(session, target.id, list(listed))
+            unlisted = [
+                f for f in store.retrying_entries(session, target.id) if f.entry_id not in listed
+            ]
+            failures.update((f.entry_id, f) for f in unlisted)
+            candidates = [*entries, *(_entry_of(f) for f in unlisted)]
             known_guids, known_urls = store.known_entries(
-                session, feed_id=target.id, guids=guids, urls=urls
+                session,
+                feed_id=target.id,
+                guids=[e.entry_id for e in candidates],
+                urls=[e.link for e in candidates if e.link],
             )
-        fresh: list[ParsedEntry] = []
+
+            def known(entry: ParsedEntry) -> bool:
+                return entry.entry_id in known_guids or bool(
+                    entry.link and entry.link in known_urls
+                )
+
+            settled = [e.entry_id for e in candidates if e.entry_id in failures and known(e)]
+            if settled:
+                store.clear_entry_failures(session, target.id, settled)
+        fresh: list[tuple[ParsedEntry, store.EntryFailureState | None]] = []
+        retries: list[tuple[ParsedEntry, store.EntryFailureState | None]] = []
+        waiting = 0
         seen_urls: set[str] = set()
-        for entry in entries:
-            if entry.entry_id in known_guids or (entry.link and entry.link in known_urls):
-                metrics.DUPLICATES.labels("entry").inc()
+        for entry in candidates:
+            if known(entry):
+                if entry.entry_id in listed:
+                    metrics.DUPLICATES.labels("entry").inc()
                 continue
             if entry.link:
                 if entry.link in seen_urls:
                     continue
                 seen_urls.add(entry.link)
-            fresh.append(entry)
-        return fresh
+            failure = failures.get(entry.entry_id)
+            if failure is None:
+                fresh.append((entry, None))
+            elif failure.status is EntryStatus.RETRYING:
+                if failure.next_attempt_at is not None and failure.next_attempt_at <= now:
+                    retries.append((entry, failure))
+                elif entry.entry_id in listed:
+                    waiting += 1  # the next polls must read the feed in full to retry it
+        return _Work(queue=fresh + retries, waiting=waiting)
+
+    def _entry_failed(
+        self,
+        target: store.PollTarget,
+        entry: ParsedEntry,
+        failure: store.EntryFailureState | None,
+        result: _EntryResult,
+        now: datetime,
+    ) -> None:
+        """Record that an entry was not stored: when it is tried again, or given up."""
+        attempts = (failure.attempts if failure is not None else 0) + 1
+        policy = self.limits.entry_backoff
+        retry_at: datetime | None = None
+        if result.retry and attempts < self.limits.entry_max_attempts:
+            delay = backoff_seconds(
+                attempts, base=policy.base, ceiling=policy.ceiling, rand=self._rand()
+            )
+            retry_at = now + timedelta(seconds=delay)
+        error = result.error or "not stored"
+        with self._transaction() as session:
+            store.record_entry_failure(
+                session,
+                target.id,
+                entry_id=entry.entry_id,
+                url=entry.link,
+                title=entry.title,
+                published=entry.published,
+                error=error,
+                attempts=attempts,
+                next_attempt_at=retry_at,
+                now=now,
+            )
+        log.warning(
+            "Feed entry not stored; retried later"
+            if retry_at
+            else "Feed entry not stored; given up",
+            extra={
+                "feed_url": target.url,
+                "entry_id": _short_id(entry.entry_id),
+                "attempts": attempts,
+                "reason": error,
+                "retry_at": retry_at.isoformat() if retry_at else "-",
+            },
+        )
 
     # -- one entry ----------------------------------------------------------------------
 
     def _process_entry(
-        self, target: store.PollTarget, entry: ParsedEntry, now: datetime
+        self,
+        target: store.PollTarget,
+        entry: ParsedEntry,
+        now: datetime,
+        failure: store.EntryFailureState | None = None,
     ) -> _EntryResult:
-        extra = {"feed_url": target.url, "entry_id": entry.entry_id}
-        article = self._article(entry, extra)
+        extra = {"feed_url": target.url, "entry_id": _short_id(entry.entry_id)}
+        article, problem = self._article(entry)
         if article is not None:
             text, title, origin = article.text, article.title or entry.title, ArticleOrigin.FEED
             page_date = article.published
         else:
             text, title, origin = entry.text, entry.title, ArticleOrigin.ENTRY_FALLBACK
             page_date = None
+            if not text.strip():
+                # Nothing to store: the entry waits for a retry of its page.
+                if not entry.link:
+                    return _EntryResult(
+                        stored=False,
+                        error="no text: the entry has no link and no text",
+                        retry=False,
+                    )
+                return _EntryResult(stored=False, error=problem)
+            if problem is not None:
+                log.info(
+                    "Article page unusable; using the entry text",
+                    extra={**extra, "reason": problem},
+                )
         published, estimated = self.publication(entry.published, page_date, now)
+        feed_id = target.id
+
+        def settle(session: Session, result: IngestResult) -> None:
+            # A retried entry's failure is forgotten with the article that settles it.
+            store.clear_entry_failures(session, feed_id, [entry.entry_id])
+
         result = self.ingest(
             Report(
                 text=text,
@@ -522,7 +828,14 @@ class Pipeline:
             ),
             now=now,
             log_extra=extra,
+            also=settle if failure is not None else None,
         )
+        if result.status is IngestStatus.FAILED:
+            return _EntryResult(stored=False, error=f"store: {result.error}")
+        if result.status is IngestStatus.NOT_STORED and failure is not None:
+            # Stored meanwhile by another feed or replica: nothing left to retry.
+            with self._transaction() as session:
+                store.clear_entry_failures(session, feed_id, [entry.entry_id])
         return _EntryResult(
             stored=result.stored,
             fallback=result.stored and origin is ArticleOrigin.ENTRY_FALLBACK,
@@ -646,11 +959,15 @@ class Pipeline:
                         also(session, result)
                 if article_id is not None:
                     self.index.add(article_id, signature)
-        except StoreError:
-            # Typically the same URL stored meanwhile by another feed or replica.
-            log.warning("Article not stored", exc_info=True, extra=extra)
+        except AlreadyStoredError:
+            # The same URL or feed entry stored meanwhile by another feed or replica.
+            log.info("Article stored meanwhile", extra=extra)
             metrics.DUPLICATES.labels("store").inc()
             return IngestResult(status=IngestStatus.NOT_STORED)
+        except StoreError as exc:
+            error = str(exc).splitlines()[0]
+            log.warning("Article not stored", extra={**extra, "reason": error})
+            return IngestResult(status=IngestStatus.FAILED, error=error)
         if seen is not None:
             metrics.DUPLICATES.labels("near" if seen.reason == "near" else "exact").inc()
             log.info(
@@ -728,10 +1045,12 @@ class Pipeline:
     REFRESH_OVERLAP = 100
 
     def _prepare_index(self) -> None:
-        """First use: sign what is stored unsigned (``sign_stored_articles``), then
-        load the index."""
+        """First use: hash the URLs a previous release stored unhashed
+        (``hash_stored_articles``), sign what is stored unsigned
+        (``sign_stored_articles``), then load the index."""
         if self._index_ready:
             return
+        hash_stored_articles(self.session_factory, lock=self._db_lock)
         sign_stored_articles(self.session_factory, self.settings.dedup, lock=self._db_lock)
         self.rebuild_index()
 
@@ -795,23 +1114,18 @@ class Pipeline:
             store.original_of(session, verdict.article_id), verdict.similarity.score, "near"
         )
 
-    def _article(self, entry: ParsedEntry, extra: dict[str, str]) -> ExtractedArticle | None:
+    def _article(self, entry: ParsedEntry) -> tuple[ExtractedArticle | None, str | None]:
+        """The entry's article page, extracted; else None and what went wrong (None:
+        the entry has no link)."""
         if not entry.link:
-            return None
+            return None, None
         try:
             article = self.fetch_article(entry.link)
         except (FetchError, ExtractError) as exc:
-            log.info(
-                "Article page unusable; using the entry text",
-                extra={
-                    **extra,
-                    "reason": _error_text(exc) if isinstance(exc, FeedError) else str(exc),
-                },
-            )
-            return None
+            return None, _error_text(exc) if isinstance(exc, FeedError) else f"extract: {exc}"
         if article is None:
-            log.info("Article page has no article text; using the entry text", extra=extra)
-        return article
+            return None, "no text: the article page has no article text"
+        return article, None
 
     def publication(
         self, feed_date: datetime | None, page_date: date | None, now: datetime
@@ -896,6 +1210,8 @@ class Pipeline:
         events: int = 0,
         duplicates: int = 0,
         error: str | None = None,
+        failed_entries: int = 0,
+        pending_entries: int = 0,
     ) -> PollOutcome:
         return PollOutcome(
             feed_name=target.name,
@@ -910,7 +1226,25 @@ class Pipeline:
             error=error,
             next_due=due,
             duration_ms=int((self._monotonic() - started) * 1000),
+            failed_entries=failed_entries,
+            pending_entries=pending_entries,
         )
+
+
+def hash_stored_articles(
+    factory: sessionmaker[Session], *, lock: threading.Lock | None = None
+) -> None:
+    """Hash the URLs and guids of articles stored without their hashes (by a replica of
+    the release before migration 0006, during a rolling upgrade), 1,000 to a
+    transaction.  ``service db upgrade`` does it once migrated; a pipeline does what
+    is left on first use."""
+    after = 0
+    while True:
+        with store.locked_scope(factory, lock) as session:
+            store.lock_for_dedup(session)  # replicas starting together: in turn
+            after = store.hash_unhashed_articles(session, after_id=after)
+        if not after:
+            return
 
 
 def sign_stored_articles(

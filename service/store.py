@@ -12,6 +12,7 @@ Time is a parameter (``now``): only ``clock.py`` reads the wall clock.
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import threading
 import uuid
@@ -43,9 +44,10 @@ from service.enums import (
     ArticleOrigin,
     BackfillItemStatus,
     DeliveryStatus,
+    EntryStatus,
     EventProvenance,
 )
-from service.errors import StoreError
+from service.errors import AlreadyStoredError, StoreError
 from service.events import (
     Actor,
     Affiliation,
@@ -255,6 +257,10 @@ class FeedState:
     last_error: str | None = None
     entries_seen: int = 0
     events_count: int = 0
+    claimed_by: str | None = None  # the process polling it now
+    heartbeat_at: datetime | None = None
+    entries_retrying: int = 0  # entries not stored yet, tried again after a backoff
+    entries_given_up: int = 0  # entries not stored, attempts exhausted
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +382,7 @@ def sync_feeds(session: Session, feeds: Sequence[FeedSettings]) -> tuple[int, in
 def list_feeds(session: Session, configured: Sequence[FeedSettings]) -> list[FeedState]:
     """Configured feeds in file order with their stored state, then unconfigured rows."""
     rows = {row.name: row for row in session.scalars(sa.select(models.Feed))}
+    failing = entry_failure_counts(session)
     states: list[FeedState] = []
     for feed in configured:
         row = rows.pop(feed.name, None)
@@ -390,13 +397,25 @@ def list_feeds(session: Session, configured: Sequence[FeedSettings]) -> list[Fee
                 )
             )
         else:
-            states.append(_feed_state(row, configured=True, settings=feed))
+            states.append(
+                _feed_state(row, configured=True, settings=feed, failing=failing.get(row.id))
+            )
     for name in sorted(rows):
-        states.append(_feed_state(rows[name], configured=False, settings=None))
+        row = rows[name]
+        states.append(
+            _feed_state(row, configured=False, settings=None, failing=failing.get(row.id))
+        )
     return states
 
 
-def _feed_state(row: models.Feed, *, configured: bool, settings: FeedSettings | None) -> FeedState:
+def _feed_state(
+    row: models.Feed,
+    *,
+    configured: bool,
+    settings: FeedSettings | None,
+    failing: tuple[int, int] | None = None,
+) -> FeedState:
+    retrying, given_up = failing or (0, 0)
     return FeedState(
         name=row.name,
         url=settings.url if settings else row.url,
@@ -412,6 +431,10 @@ def _feed_state(row: models.Feed, *, configured: bool, settings: FeedSettings | 
         last_error=row.last_error,
         entries_seen=row.entries_seen,
         events_count=row.events_count,
+        claimed_by=row.claimed_by,
+        heartbeat_at=row.heartbeat_at,
+        entries_retrying=retrying,
+        entries_given_up=given_up,
     )
 
 
@@ -419,14 +442,33 @@ def _feed_state(row: models.Feed, *, configured: bool, settings: FeedSettings | 
 # Articles
 
 
+def key_hash(value: str | None) -> str | None:
+    """The SHA-256 (hex) of a URL's or guid's UTF-8: how they are indexed and compared.
+
+    URLs have no length limit and PostgreSQL's btree index entries do (2704 bytes):
+    ``articles`` keeps the texts, and indexes and unique constraints on their hashes.
+    """
+    return None if value is None else hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _short(value: str | None, limit: int = 200) -> str | None:
+    """A URL or title cut for messages (a tracking URL may be kilobytes long)."""
+    if value is None or len(value) <= limit:
+        return value
+    return value[:limit] + f"... ({len(value)} characters)"
+
+
 def add_article(session: Session, article: NewArticle) -> int:
     """Insert an article and return its id."""
+    name = _short(article.url) or _short(article.title)
     try:
         article_id = session.connection().scalar(
             _statements(session).add_article,
             {
                 "url": article.url,
+                "url_hash": key_hash(article.url),
                 "canonical_url": article.canonical_url,
+                "canonical_url_hash": key_hash(article.canonical_url),
                 "outlet": article.outlet,
                 "title": article.title,
                 "published": article.published,
@@ -437,18 +479,23 @@ def add_article(session: Session, article: NewArticle) -> int:
                 "is_seed": article.is_seed,
                 "origin_kind": article.origin_kind,
                 "guid": article.guid,
+                "guid_hash": key_hash(article.guid),
                 "feed_id": article.feed_id,
                 "alternate_url": article.alternate_url,
+                "alternate_url_hash": key_hash(article.alternate_url),
                 "duplicate_of": article.duplicate_of,
                 "similarity": article.similarity,
             },
         )
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot store article {article.url or article.title!r}: {exc}") from exc
-    if article_id is None:  # ON CONFLICT DO NOTHING: the transaction goes on
+        # The driver's first line: its message may quote the whole row.
+        detail = str(exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc).splitlines()[0]
         raise StoreError(
-            f"cannot store article {article.url or article.title!r}: "
-            "its URL or feed entry is stored already"
+            f"cannot store article {name!r}: {type(exc).__name__}: {detail[:300]}"
+        ) from exc
+    if article_id is None:  # ON CONFLICT DO NOTHING: the transaction goes on
+        raise AlreadyStoredError(
+            f"cannot store article {name!r}: its URL or feed entry is stored already"
         )
     return int(article_id)
 
@@ -482,10 +529,10 @@ def _statements_for(dialect: str) -> _Statements:
     urls: tuple[Any, Any] = (sa.bindparam("url1"), sa.bindparam("url2"))
     asks = [  # in order of precedence; a NULL parameter matches nothing
         sa.select(sa.literal(0).label("kind"), target).where(
-            article.url == sa.bindparam("raw_url")
+            article.url_hash == sa.bindparam("raw_url")
         ),
         sa.select(sa.literal(1).label("kind"), target)
-        .where(sa.or_(article.canonical_url.in_(urls), article.alternate_url.in_(urls)))
+        .where(sa.or_(article.canonical_url_hash.in_(urls), article.alternate_url_hash.in_(urls)))
         .order_by(article.id),
         sa.select(sa.literal(2).label("kind"), target)
         .where(article.content_hash == sa.bindparam("content_hash"))
@@ -616,12 +663,17 @@ def find_exact(
 
     A match that is itself a duplicate resolves to the article it duplicates.
     """
-    url1, url2, *_ = [*(url for url in urls if url), None, None]
+    url1, url2, *_ = [*(key_hash(url) for url in urls if url), None, None]
     found = (
         session.connection()
         .execute(
             _statements(session).find_exact,
-            {"raw_url": raw_url, "url1": url1, "url2": url2, "content_hash": content_hash},
+            {
+                "raw_url": key_hash(raw_url),
+                "url1": url1,
+                "url2": url2,
+                "content_hash": content_hash,
+            },
         )
         .all()
     )
@@ -983,6 +1035,8 @@ class PollTarget:
     consecutive_errors: int
     # The lease this poll holds (``next_due`` as claimed); None: not claimed (--once).
     claimed_until: datetime | None = None
+    # The process whose claim this one took over (its heartbeat had stopped), if any.
+    taken_over_from: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -994,16 +1048,19 @@ class PollRecord:
     error: str | None
     next_due: datetime
     consecutive_errors: int
-    # Validators are replaced only when the poll handled every new entry, so that
-    # entries left over by a per-poll cap are seen again on the next (full) GET.
+    # Validators are replaced only when the poll left no entry for a later poll, so
+    # that entries left over by a per-poll cap, or waiting for a retry, are seen again
+    # on the next (full) GET.
     update_validators: bool = False
     etag: str | None = None
     last_modified: str | None = None
-    new_entries: int = 0
+    new_entries: int = 0  # entries stored (or recognised as duplicates) by this poll
     new_events: int = 0
 
 
-def _poll_target(row: models.Feed, claimed_until: datetime | None = None) -> PollTarget:
+def _poll_target(
+    row: models.Feed, claimed_until: datetime | None = None, taken_over_from: str | None = None
+) -> PollTarget:
     return PollTarget(
         id=row.id,
         name=row.name,
@@ -1014,6 +1071,7 @@ def _poll_target(row: models.Feed, claimed_until: datetime | None = None) -> Pol
         last_modified=row.last_modified,
         consecutive_errors=row.consecutive_errors,
         claimed_until=claimed_until,
+        taken_over_from=taken_over_from,
     )
 
 
@@ -1024,29 +1082,40 @@ def claim_due_feeds(
     names: Sequence[str],
     lease_seconds: float,
     limit: int | None = None,
+    owner: str | None = None,
+    stale_seconds: float | None = None,
 ) -> list[PollTarget]:
     """Feeds among ``names`` due at ``now`` (never polled first), claimed for this poll.
 
     Claiming pushes ``next_due`` by ``lease_seconds`` in the same transaction, and on
     PostgreSQL the rows are taken ``FOR UPDATE SKIP LOCKED``: replicas sharing one
-    database each get different feeds, and a poll that dies is retried after the
-    lease. (SQLite has no row locks; one daemon per SQLite file.)  Each target carries
-    its lease (``claimed_until``): ``record_poll`` writes nothing once another claim
-    replaced it.
+    database each get different feeds. (SQLite has no row locks; one daemon per SQLite
+    file.)  Each target carries its lease (``claimed_until``): ``record_poll`` writes
+    nothing once another claim replaced it.
+
+    A claim names its ``owner`` (the polling process), which renews ``heartbeat_at``
+    while it polls (``heartbeat``).  With ``stale_seconds``, a feed whose claim has had
+    no heartbeat for that long is due too, lease or not: its process died (killed, a
+    crashed host), and a restarted daemon or another replica takes the feed over at
+    once instead of waiting for the lease.  A live process whose poll outlives the
+    lease is taken over as before.
     """
     if not names:
         return []
+    feed = models.Feed
+    due = sa.or_(feed.next_due.is_(None), feed.next_due <= now)
+    if stale_seconds is not None:
+        due = sa.or_(
+            due,
+            sa.and_(
+                feed.claimed_by.is_not(None),
+                feed.heartbeat_at <= now - timedelta(seconds=stale_seconds),
+            ),
+        )
     query = (
-        sa.select(models.Feed)
-        .where(
-            models.Feed.name.in_(list(names)),
-            sa.or_(models.Feed.next_due.is_(None), models.Feed.next_due <= now),
-        )
-        .order_by(
-            sa.case((models.Feed.next_due.is_(None), 0), else_=1),
-            models.Feed.next_due,
-            models.Feed.id,
-        )
+        sa.select(feed)
+        .where(feed.name.in_(list(names)), due)
+        .order_by(sa.case((feed.next_due.is_(None), 0), else_=1), feed.next_due, feed.id)
         .with_for_update(skip_locked=True)
     )
     if limit is not None:
@@ -1054,12 +1123,33 @@ def claim_due_feeds(
     try:
         rows = list(session.scalars(query))
         lease = now + timedelta(seconds=lease_seconds)
+        targets: list[PollTarget] = []
         for row in rows:
+            dead = row.claimed_by if row.next_due is not None and row.next_due > now else None
             row.next_due = lease
+            row.claimed_by = owner
+            row.heartbeat_at = now if owner is not None else None
+            targets.append(_poll_target(row, lease, dead))
         session.flush()
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot claim due feeds: {exc}") from exc
-    return [_poll_target(row, lease) for row in rows]
+    return targets
+
+
+def heartbeat(session: Session, feed_ids: Sequence[int], *, owner: str, now: datetime) -> int:
+    """Renew ``owner``'s claims on ``feed_ids`` (polls in progress); return how many
+    it still holds.  One UPDATE: on SQLite it waits for the write lock."""
+    if not feed_ids:
+        return 0
+    try:
+        result = session.execute(
+            sa.update(models.Feed)
+            .where(models.Feed.id.in_(list(feed_ids)), models.Feed.claimed_by == owner)
+            .values(heartbeat_at=now)
+        )
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot renew feed claims: {exc}") from exc
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def poll_targets(session: Session, names: Sequence[str]) -> list[PollTarget]:
@@ -1068,30 +1158,38 @@ def poll_targets(session: Session, names: Sequence[str]) -> list[PollTarget]:
     return [_poll_target(rows[name]) for name in names if name in rows]
 
 
+KNOWN_BATCH = 500  # guids or URLs per query
+
+
 def known_entries(
     session: Session, *, feed_id: int, guids: Sequence[str], urls: Sequence[str]
 ) -> tuple[set[str], set[str]]:
-    """Which of ``guids`` (of this feed) and ``urls`` (of any article) are stored."""
+    """Which of ``guids`` (of this feed) and ``urls`` (of any article, its URL or
+    canonical URL) are stored, asked by their hashes in batches."""
+    article = models.Article
     known_guids: set[str] = set()
     known_urls: set[str] = set()
-    if guids:
-        known_guids.update(
-            guid
-            for guid in session.scalars(
-                sa.select(models.Article.guid).where(
-                    models.Article.feed_id == feed_id, models.Article.guid.in_(list(guids))
-                )
-            )
-            if guid is not None
-        )
-    if urls:
-        wanted = list(urls)
-        for url, canonical in session.execute(
-            sa.select(models.Article.url, models.Article.canonical_url).where(
-                sa.or_(models.Article.url.in_(wanted), models.Article.canonical_url.in_(wanted))
+    by_guid = {key_hash(guid): guid for guid in guids}
+    guid_keys = sorted(k for k in by_guid if k is not None)
+    for start in range(0, len(guid_keys), KNOWN_BATCH):
+        for found in session.scalars(
+            sa.select(article.guid_hash).where(
+                article.feed_id == feed_id,
+                article.guid_hash.in_(guid_keys[start : start + KNOWN_BATCH]),
             )
         ):
-            known_urls.update(u for u in (url, canonical) if u is not None and u in urls)
+            if found is not None:
+                known_guids.add(by_guid[found])
+    by_url = {key_hash(url): url for url in urls}
+    url_keys = sorted(k for k in by_url if k is not None)
+    for start in range(0, len(url_keys), KNOWN_BATCH):
+        batch = url_keys[start : start + KNOWN_BATCH]
+        for url_key, canonical_key in session.execute(
+            sa.select(article.url_hash, article.canonical_url_hash).where(
+                sa.or_(article.url_hash.in_(batch), article.canonical_url_hash.in_(batch))
+            )
+        ):
+            known_urls.update(by_url[k] for k in (url_key, canonical_key) if k in by_url)
     return known_guids, known_urls
 
 
@@ -1101,9 +1199,10 @@ def record_poll(
     """Write one poll's outcome to the feed row; False (nothing written) if the lease is lost.
 
     ``claimed_until`` is the poll's lease: when the row's ``next_due`` no longer says
-    so, the lease ran out and another replica claimed the feed, whose record wins (a
-    late record would otherwise push its schedule back or undo its validators).  The
-    row is read ``FOR UPDATE`` so the check and the write are one step.
+    so, the lease ran out (or the claim was taken over) and another replica claimed
+    the feed, whose record wins (a late record would otherwise push its schedule back
+    or undo its validators).  The row is read ``FOR UPDATE`` so the check and the
+    write are one step.  Recording ends the claim.
     """
     try:
         row = session.get(models.Feed, feed_id, with_for_update=claimed_until is not None)
@@ -1118,6 +1217,9 @@ def record_poll(
     row.last_error = record.error
     row.next_due = record.next_due
     row.consecutive_errors = record.consecutive_errors
+    if claimed_until is not None:
+        row.claimed_by = None
+        row.heartbeat_at = None
     if record.update_validators:
         row.etag = record.etag
         row.last_modified = record.last_modified
@@ -1141,9 +1243,225 @@ def release_claim(
     if claimed_until is not None:
         condition = sa.and_(condition, models.Feed.next_due == claimed_until)
     try:
-        session.execute(sa.update(models.Feed).where(condition).values(next_due=due))
+        session.execute(
+            sa.update(models.Feed)
+            .where(condition)
+            .values(next_due=due, claimed_by=None, heartbeat_at=None)
+        )
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot release feed {feed_id}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------------
+# Feed entries that could not be stored: retried with backoff, then given up
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFailureState:
+    """A feed entry not stored yet, as the poll loop and ``service articles --failed``
+    see it."""
+
+    feed_id: int
+    entry_id: str
+    url: str | None
+    title: str | None
+    status: EntryStatus
+    attempts: int
+    last_error: str
+    first_failed_at: datetime
+    last_attempt_at: datetime
+    next_attempt_at: datetime | None  # None: given up
+    feed_name: str | None = None
+    published: datetime | None = None  # the feed's date of the entry
+
+
+def _failure_state(row: models.EntryFailure, feed_name: str | None = None) -> EntryFailureState:
+    return EntryFailureState(
+        feed_id=row.feed_id,
+        entry_id=row.entry_id,
+        url=row.url,
+        title=row.title,
+        status=EntryStatus(row.status),
+        attempts=row.attempts,
+        last_error=row.last_error,
+        first_failed_at=row.first_failed_at,
+        last_attempt_at=row.last_attempt_at,
+        next_attempt_at=row.next_attempt_at,
+        feed_name=feed_name,
+        published=row.published,
+    )
+
+
+def _entry_key(entry_id: str) -> str:
+    key = key_hash(entry_id)
+    assert key is not None
+    return key
+
+
+def entry_failures(
+    session: Session, feed_id: int, entry_ids: Sequence[str]
+) -> dict[str, EntryFailureState]:
+    """The failure state of those of ``entry_ids`` (of this feed) that have one."""
+    by_key = {_entry_key(entry_id): entry_id for entry_id in entry_ids}
+    keys = sorted(by_key)
+    found: dict[str, EntryFailureState] = {}
+    for start in range(0, len(keys), KNOWN_BATCH):
+        for row in session.scalars(
+            sa.select(models.EntryFailure).where(
+                models.EntryFailure.feed_id == feed_id,
+                models.EntryFailure.entry_key.in_(keys[start : start + KNOWN_BATCH]),
+            )
+        ):
+            found[by_key[row.entry_key]] = _failure_state(row)
+    return found
+
+
+def retrying_entries(session: Session, feed_id: int) -> list[EntryFailureState]:
+    """The entries of a feed waiting for a retry, the earliest due first."""
+    return [
+        _failure_state(row)
+        for row in session.scalars(
+            sa.select(models.EntryFailure)
+            .where(
+                models.EntryFailure.feed_id == feed_id,
+                models.EntryFailure.status == EntryStatus.RETRYING,
+            )
+            .order_by(models.EntryFailure.next_attempt_at, models.EntryFailure.id)
+        )
+    ]
+
+
+def record_entry_failure(
+    session: Session,
+    feed_id: int,
+    *,
+    entry_id: str,
+    url: str | None,
+    title: str | None,
+    published: datetime | None,
+    error: str,
+    attempts: int,
+    next_attempt_at: datetime | None,
+    now: datetime,
+) -> None:
+    """Write that an entry could not be stored (attempt number ``attempts``); with
+    ``next_attempt_at`` None it is given up."""
+    key = _entry_key(entry_id)
+    try:
+        row = session.scalar(
+            sa.select(models.EntryFailure).where(
+                models.EntryFailure.feed_id == feed_id, models.EntryFailure.entry_key == key
+            )
+        )
+        if row is None:
+            row = models.EntryFailure(
+                feed_id=feed_id, entry_key=key, entry_id=entry_id, first_failed_at=now
+            )
+            session.add(row)
+        row.url = url
+        row.title = title
+        row.published = published
+        row.status = EntryStatus.RETRYING if next_attempt_at is not None else EntryStatus.GAVE_UP
+        row.attempts = attempts
+        row.last_error = error
+        row.last_attempt_at = now
+        row.next_attempt_at = next_attempt_at
+        session.flush()
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot record the failure of entry {_short(entry_id)!r}: {exc}") from exc
+
+
+def clear_entry_failures(session: Session, feed_id: int, entry_ids: Sequence[str]) -> int:
+    """Forget the failures of entries now stored (or known); return how many."""
+    keys = sorted({_entry_key(entry_id) for entry_id in entry_ids})
+    cleared = 0
+    try:
+        for start in range(0, len(keys), KNOWN_BATCH):
+            result = session.execute(
+                sa.delete(models.EntryFailure).where(
+                    models.EntryFailure.feed_id == feed_id,
+                    models.EntryFailure.entry_key.in_(keys[start : start + KNOWN_BATCH]),
+                )
+            )
+            cleared += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot clear entry failures of feed {feed_id}: {exc}") from exc
+    return cleared
+
+
+def list_entry_failures(session: Session, *, limit: int | None = None) -> list[EntryFailureState]:
+    """Entries not stored, the most recently tried first, with their feed's name."""
+    query = (
+        sa.select(models.EntryFailure, models.Feed.name)
+        .join(models.Feed, models.Feed.id == models.EntryFailure.feed_id)
+        .order_by(models.EntryFailure.last_attempt_at.desc(), models.EntryFailure.id.desc())
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return [_failure_state(row, name) for row, name in session.execute(query)]
+
+
+def entry_failure_counts(session: Session) -> dict[int, tuple[int, int]]:
+    """Feed id → (entries retrying, entries given up)."""
+    counts: dict[int, list[int]] = {}
+    for feed_id, status, count in session.execute(
+        sa.select(
+            models.EntryFailure.feed_id, models.EntryFailure.status, sa.func.count()
+        ).group_by(models.EntryFailure.feed_id, models.EntryFailure.status)
+    ):
+        pair = counts.setdefault(feed_id, [0, 0])
+        pair[0 if status == EntryStatus.RETRYING else 1] += count
+    return {feed_id: (pair[0], pair[1]) for feed_id, pair in counts.items()}
+
+
+def hash_unhashed_articles(session: Session, *, after_id: int = 0, limit: int = 1000) -> int:
+    """Hash the URLs and guids of up to ``limit`` articles above ``after_id`` stored
+    without their hashes (by a replica of the release before 0006 during a rolling
+    upgrade); return the last id looked at (0: none left).
+
+    A URL or feed guid another row holds already keeps no hash on this row (the row
+    hashed first keeps the uniqueness the previous release could not enforce), and a
+    warning says so.
+    """
+    article = models.Article
+    missing = sa.or_(
+        *(
+            sa.and_(text.is_not(None), hashed.is_(None))
+            for text, hashed in (
+                (article.url, article.url_hash),
+                (article.canonical_url, article.canonical_url_hash),
+                (article.alternate_url, article.alternate_url_hash),
+                (article.guid, article.guid_hash),
+            )
+        )
+    )
+    rows = list(
+        session.scalars(
+            sa.select(article)
+            .where(article.id > after_id, missing)
+            .order_by(article.id)
+            .limit(limit)
+        )
+    )
+    for row in rows:
+        row.canonical_url_hash = key_hash(row.canonical_url)
+        row.alternate_url_hash = key_hash(row.alternate_url)
+        url_key, guid_key = key_hash(row.url), key_hash(row.guid)
+        if url_key is not None and session.scalar(
+            sa.select(article.id).where(article.url_hash == url_key, article.id != row.id)
+        ):
+            log.warning("Article URL stored twice", extra={"article_id": row.id})
+            url_key = None
+        if guid_key is not None and session.scalar(
+            sa.select(article.id).where(
+                article.feed_id == row.feed_id, article.guid_hash == guid_key, article.id != row.id
+            )
+        ):
+            log.warning("Feed entry stored twice", extra={"article_id": row.id})
+            guid_key = None
+        row.url_hash, row.guid_hash = url_key, guid_key
+        session.flush()
+    return rows[-1].id if rows else 0
 
 
 # ---------------------------------------------------------------------------

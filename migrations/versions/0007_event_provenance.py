@@ -11,7 +11,7 @@ events are extracted by the next ``service seed`` (``make run`` runs it).  The
 previous release keeps working: its inserts leave the column to its default.
 
 Revision ID: 0007_event_provenance
-Revises: 0005_signature_hash
+Revises: 0006_feed_backlog
 Create Date: 2026-11-22 10:00:00+00:00
 """
 
@@ -31,7 +31,7 @@ from alembic import op
 # service.models: a migration is a snapshot and must not change when models do.
 
 revision: str = "0007_event_provenance"
-down_revision: str | Sequence[str] | None = "0005_signature_hash"
+down_revision: str | Sequence[str] | None = "0006_feed_backlog"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -32,6 +32,7 @@ TABLES = {
     "backfill_items",
     "subscriptions",
     "article_signatures",
+    "entry_failures",
 }
 NOW = datetime(2024, 6, 12, 9, 0, tzinfo=UTC)
 
@@ -190,5 +191,118 @@ def test_events_stored_before_their_provenance_are_news(empty_database_url: str)
         command.downgrade(config, "0005_signature_hash")  # and back: the event stays
         with engine.connect() as connection:
             assert connection.scalar(sa.text("SELECT count(*) FROM events")) == 1
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+def test_url_hashes_are_filled_for_stored_articles_and_survive_down_and_up(
+    empty_database_url: str,
+) -> None:
+    """0006 keeps every stored article, hashes its URLs and guid as the store does, and
+    moves uniqueness to the hashes; downgrading puts the old constraints back."""
+    url = empty_database_url
+    config = store.alembic_config(url)
+    command.upgrade(config, "0005_signature_hash")
+    engine = store.create_engine(url)
+    rows = [
+        ("https://a.example/1", "https://a.example/1", None, "guid-1"),
+        ("https://a.example/2?utm_source=x", "https://a.example/2", "https://a.example/?p=2", None),
+        (None, None, None, None),  # a file import: no URL
+        ("https://b.example/\u0648\u0627\u062f\u064a", "https://b.example/\u0648", None, "g"),
+    ]
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO feeds (name, url, outlet, interval_seconds) "
+                    "VALUES ('f', 'https://a.example/feed', 'A', 600)"
+                )
+            )
+            for n, (link, canonical, alternate, guid) in enumerate(rows):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO articles (text, content_hash, origin_kind, fetched, url, "
+                        "canonical_url, alternate_url, guid, feed_id, published_is_estimate) "
+                        "VALUES (:text, :hash, 'feed', :now, :url, :canonical, :alternate, "
+                        ":guid, 1, false)"
+                    ),
+                    {
+                        "text": f"text {n}",
+                        "hash": f"h{n}",
+                        "now": NOW,
+                        "url": link,
+                        "canonical": canonical,
+                        "alternate": alternate,
+                        "guid": guid,
+                    },
+                )
+        command.upgrade(config, "head")
+        with engine.connect() as connection:
+            stored = connection.execute(
+                sa.text(
+                    "SELECT url, url_hash, canonical_url, canonical_url_hash, alternate_url, "
+                    "alternate_url_hash, guid, guid_hash FROM articles ORDER BY id"
+                )
+            ).all()
+        assert len(stored) == len(rows)
+        for row in stored:
+            for text, hashed in zip(row[0::2], row[1::2], strict=True):
+                assert hashed == store.key_hash(text)
+        # Uniqueness now holds on the hashes.
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO articles (text, content_hash, origin_kind, fetched, url, "
+                    "url_hash, published_is_estimate) VALUES ('x', 'x', 'feed', :now, "
+                    ":url, :hash, false)"
+                ),
+                {"now": NOW, "url": rows[0][0], "hash": store.key_hash(rows[0][0])},
+            )
+
+        command.downgrade(config, "0005_signature_hash")
+        with engine.connect() as connection:
+            assert connection.execute(sa.text("SELECT count(*) FROM articles")).scalar() == 4
+        command.upgrade(config, "head")
+        assert schema_diffs(url) == []
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+def test_articles_a_previous_release_stores_unhashed_are_hashed_on_first_use(
+    empty_database_url: str,
+) -> None:
+    """During a rolling upgrade a replica of the release before 0006 stores articles
+    without URL hashes; ``service db upgrade`` or the first ingest hashes them, and a
+    URL such a replica stored twice keeps its hash on one row only."""
+    from service.pipeline import hash_stored_articles
+
+    url = empty_database_url
+    store.upgrade(url)
+    engine = store.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for n, link in enumerate(["https://a.example/1", "https://a.example/1", None]):
+                connection.execute(
+                    sa.text(
+                        "INSERT INTO articles (text, content_hash, origin_kind, fetched, url, "
+                        "canonical_url, guid, published_is_estimate) VALUES (:text, :hash, "
+                        "'feed', :now, :url, :url, :guid, false)"
+                    ),
+                    {"text": f"t{n}", "hash": f"h{n}", "now": NOW, "url": link, "guid": f"g{n}"},
+                )
+        hash_stored_articles(store.session_factory(engine))
+        with engine.connect() as connection:
+            rows = connection.execute(
+                sa.text("SELECT url_hash, canonical_url_hash, guid_hash FROM articles ORDER BY id")
+            ).all()
+        key = store.key_hash("https://a.example/1")
+        assert rows == [
+            (key, key, store.key_hash("g0")),
+            (None, key, store.key_hash("g1")),  # the same URL again: no second hash
+            (None, None, store.key_hash("g2")),
+        ]
+        hash_stored_articles(store.session_factory(engine))  # nothing left: no change
     finally:
         engine.dispose()
