@@ -704,10 +704,15 @@ class _Extraction:
                 return True
         # Inside a relative clause with no comma closing it: background, not the event.
         # ", where 120 young men joined" adds a new fact, the event.
+        syn = self._syntax(s, ts, te)
         for i in range(len(toks) - 1, -1, -1):
             tok = toks[i]
             if tok in _RELATIVE or (tok == "that" and i > 0 and toks[i - 1] not in _THAT_REPORT):
                 at = before.rfind(tok)
+                if tok == "that" and syn is not None:
+                    start, _ = self.mt.span(clause_start + at, clause_start + at + 4)
+                    if syn[0].complementizer_at(start - s.start):
+                        break  # "revealed to the network that forces sent": what was told
                 tail = before[at:]
                 if tok == "where" and before[:at].rstrip().endswith(","):
                     break

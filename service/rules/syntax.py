@@ -186,6 +186,38 @@ _NOT_AN_ACT = frozenset(
     }
 )
 _CONDITIONAL = frozenset({"if", "unless", "whether"})
+# Verbs that report what a source learned: their "that" clause tells the news.
+_REPORTING = frozenset(
+    [
+        "said",
+        "says",
+        "say",
+        "reported",
+        "reports",
+        "revealed",
+        "reveals",
+        "confirmed",
+        "confirms",
+        "stated",
+        "states",
+        "told",
+        "added",
+        "noted",
+        "indicated",
+        "indicates",
+        "learned",
+        "learnt",
+        "documented",
+        "monitored",
+        "observed",
+        "explained",
+        "mentioned",
+        "pointed",
+        "disclosed",
+        "showed",
+        "shows",
+    ]
+)
 # A movement noun these govern is news of an intention: "announced a mobilisation".
 _ANNOUNCING = frozenset(
     {"announced", "announce", "announces", "announcing", "declared", "declare", "called"}
@@ -340,6 +372,18 @@ class Parse:
             for t in names:
                 if not any(a <= t.idx < b for a, b in known):
                     return True
+        return False
+
+    def complementizer_at(self, start: int) -> bool:
+        """Whether the "that" at ``start`` opens a complement clause ("said that …"),
+        not a relative clause ("the positions that …")."""
+        for token in self.doc:
+            if token.idx == start and token.lower_ == "that":
+                return bool(
+                    token.dep_ == "mark"
+                    and token.head.dep_ == "ccomp"
+                    and token.head.head.lower_ in _REPORTING
+                )
         return False
 
     # ------------------------------------------------------------- arguments

@@ -232,6 +232,17 @@ def test_a_place_argument_the_gazetteer_lacks(
             id="an-announced-mobilisation-is-not-a-move",
         ),
         pytest.param(
+            "A source revealed to our correspondent that Russian forces sent reinforcements "
+            "to Hatla on Monday.",
+            [("deployment", "russia", "Hatla")],
+            id="what-a-source-revealed-is-news",
+        ),
+        pytest.param(
+            "Residents fled the positions that the militia set up in Hatla last year.",
+            [],
+            id="a-relative-clause-is-background",
+        ),
+        pytest.param(
             "The SDF accused the government of sending fighters to Dhiban on Monday.",
             [],
             id="an-accusation-is-not-an-act",
