@@ -1297,6 +1297,13 @@ class _Extraction:
             syn = self._syntax(s, hit.start, hit.end)
             if syn is not None and syn[0].arguments(syn[1]).not_an_act:
                 continue  # negated, modal, planned, denied or conditional
+            if (
+                syn is not None
+                and s.zone is Zone.BODY
+                and frame.type.is_movement
+                and syn[0].describes(syn[1])
+            ):
+                continue  # "has 900 troops deployed in": a description (headlines drop "were")
             need = frame.requirement(word)
             clause_text = mt[clause[0] : clause[1]]
             if need and not self.cls[need].search(clause_text):

@@ -419,6 +419,22 @@ class Parse:
             subject = _extent(trigger.head)  # "forces arriving from X"
         return Arguments(subject, patient, passive, self._not_an_act(trigger), own)
 
+    def describes(self, trigger: Token) -> bool:
+        """A past participle that describes a noun rather than reporting an act: "has 900
+        troops deployed in the country", "announced the city as liberated", "forces
+        stationed in X"."""
+        return bool(
+            trigger.tag_ == "VBN"
+            and trigger.dep_ in ("acl", "amod", "oprd", "acomp")
+            # A verb with its own object is a finite verb the small parser misread
+            # ("The fighters, affiliated to X, established two points").
+            and not any(c.dep_ in ("aux", "auxpass", "dobj", "prt") for c in trigger.children)
+            and trigger.head.tag_ not in ("NNP", "NNPS")
+            # A sentence with no other verb: the participle is its verb ("Russian troops
+            # deployed in X on Monday", read by the parser as a noun phrase).
+            and trigger.head.dep_ != "ROOT"
+        )
+
     def _not_an_act(self, trigger: Token) -> str | None:
         for child in trigger.children:
             if child.dep_ == "neg":

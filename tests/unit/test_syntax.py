@@ -238,6 +238,17 @@ def test_a_place_argument_the_gazetteer_lacks(
             id="what-a-source-revealed-is-news",
         ),
         pytest.param(
+            "The coalition currently has about 900 troops deployed in the al-Omar oil field.",
+            [],
+            id="troops-deployed-in-describes",
+        ),
+        pytest.param(
+            "The fighters of the Deir Ezzor Military Council, affiliated to the SDF, "
+            "established on Tuesday two new points in Dhiban.",
+            [("establishment", "sdf", "Dhiban")],
+            id="a-participle-with-an-object-reports",
+        ),
+        pytest.param(
             "Residents fled the positions that the militia set up in Hatla last year.",
             [],
             id="a-relative-clause-is-background",
