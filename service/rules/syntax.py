@@ -186,6 +186,8 @@ _NOT_AN_ACT = frozenset(
     }
 )
 _CONDITIONAL = frozenset({"if", "unless", "whether"})
+_PARTICIPLES = frozenset({"VBN", "VBG"})
+_WHO = frozenset({"who", "which", "that"})
 # Verbs that report what a source learned: their "that" clause tells the news.
 _REPORTING = frozenset(
     [
@@ -222,8 +224,9 @@ _REPORTING = frozenset(
 _ANNOUNCING = frozenset(
     {"announced", "announce", "announces", "announcing", "declared", "declare", "called"}
 )
-# An adverbial clause of these tells what came before or after the news.
-_BACKGROUND = frozenset({"after", "before", "since", "until"})
+# An adverbial clause of these tells what came before the news. ("after X arrived"
+# is often the news itself: "security tightened after a commander arrived in X".)
+_BACKGROUND = frozenset({"before", "since", "until"})
 # Proper nouns that name a time, not a place ("on Monday", "in March").
 _WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday"
 _MONTHS = (
@@ -417,6 +420,10 @@ class Parse:
                 subject = _extent(subject_tokens[0])
         if trigger.dep_ == "acl" and subject is None and not passive:
             subject = _extent(trigger.head)  # "forces arriving from X"
+        if trigger.dep_ == "relcl" and not passive:
+            pronoun = [c for c in trigger.children if c.dep_ == "nsubj" and c.lower_ in _WHO]
+            if pronoun or subject is None:
+                subject = _extent(trigger.head)  # "the commander, who arrived in X"
         return Arguments(subject, patient, passive, self._not_an_act(trigger), own)
 
     def describes(self, trigger: Token) -> bool:
@@ -424,7 +431,7 @@ class Parse:
         troops deployed in the country", "announced the city as liberated", "forces
         stationed in X"."""
         return bool(
-            trigger.tag_ == "VBN"
+            trigger.tag_ in _PARTICIPLES
             and trigger.dep_ in ("acl", "amod", "oprd", "acomp")
             # A verb with its own object is a finite verb the small parser misread
             # ("The fighters, affiliated to X, established two points").
@@ -444,7 +451,7 @@ class Parse:
             if child.dep_ == "mark" and child.lower_ in _CONDITIONAL:
                 return "conditional"
             if child.dep_ == "mark" and child.lower_ in _BACKGROUND and trigger.dep_ == "advcl":
-                return f"background ({child.lower_} …)"  # "deployed after the army regained X"
+                return f"background ({child.lower_} …)"  # "since the army regained X"
         if trigger.dep_ in ("dobj", "pobj") and trigger.head.lower_ in _ANNOUNCING:
             return f"object of {trigger.head.lower_}"  # "announced a mobilisation"
         token = trigger

@@ -200,10 +200,10 @@ def test_a_place_argument_the_gazetteer_lacks(
     ("text", "expected"),
     [
         pytest.param(
-            "Russian troops deployed in al-Mayadin on Monday after the army regained control "
-            "of Hatla.",
+            "Russian troops deployed in al-Mayadin on Monday, for the first time since the "
+            "army regained control of Hatla.",
             [("deployment", "russia", "al-Mayadin")],
-            id="the-after-clause-is-background",
+            id="the-since-clause-is-background",
         ),
         pytest.param(
             "Government forces fought their way to the Deir Ezzor military airport on Monday.",
