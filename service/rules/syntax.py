@@ -220,9 +220,38 @@ _REPORTING = frozenset(
         "shows",
     ]
 )
-# A movement noun these govern is news of an intention: "announced a mobilisation".
+# A movement noun these govern is news of an intention, a demand or a term of an
+# agreement: "announced a mobilisation", "demanding their withdrawal", "the agreement
+# mandates the handover of".
 _ANNOUNCING = frozenset(
-    {"announced", "announce", "announces", "announcing", "declared", "declare", "called"}
+    [
+        "announced",
+        "announce",
+        "announces",
+        "announcing",
+        "declared",
+        "declare",
+        "called",
+        "calling",
+        "demand",
+        "demands",
+        "demanded",
+        "demanding",
+        "mandates",
+        "mandate",
+        "mandated",
+        "requires",
+        "require",
+        "required",
+        "stipulates",
+        "stipulated",
+        "urged",
+        "urging",
+        "rejected",
+        "rejecting",
+        "refused",
+        "opposed",
+    ]
 )
 # An adverbial clause of these tells what came before the news. ("after X arrived"
 # is often the news itself: "security tightened after a commander arrived in X".)
@@ -452,8 +481,12 @@ class Parse:
                 return "conditional"
             if child.dep_ == "mark" and child.lower_ in _BACKGROUND and trigger.dep_ == "advcl":
                 return f"background ({child.lower_} …)"  # "since the army regained X"
-        if trigger.dep_ in ("dobj", "pobj") and trigger.head.lower_ in _ANNOUNCING:
-            return f"object of {trigger.head.lower_}"  # "announced a mobilisation"
+        if trigger.dep_ in ("dobj", "pobj", "nsubjpass"):
+            governor = trigger.head
+            if trigger.dep_ == "pobj" and governor.dep_ == "prep":
+                governor = governor.head  # "called for the withdrawal of"
+            if governor.lower_ in _ANNOUNCING:
+                return f"object of {governor.lower_}"  # "announced a mobilisation"
         token = trigger
         for _ in range(4):
             if token.dep_ in ("xcomp", "ccomp") and token.head.lower_ in _NOT_AN_ACT:

@@ -254,6 +254,17 @@ def test_a_place_argument_the_gazetteer_lacks(
             id="a-relative-clause-is-background",
         ),
         pytest.param(
+            "Tribal fighters clashed with the SDF in Dhiban on Monday, demanding its "
+            "withdrawal from al-Busayrah.",
+            [("attack", "unknown", "Dhiban")],
+            id="a-demanded-withdrawal-is-not-one",
+        ),
+        pytest.param(
+            "The agreement mandates the handover of al-Mayadin to the army by Monday.",
+            [],
+            id="a-handover-an-agreement-mandates-is-not-one",
+        ),
+        pytest.param(
             "The SDF accused the government of sending fighters to Dhiban on Monday.",
             [],
             id="an-accusation-is-not-an-act",
