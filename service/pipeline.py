@@ -46,6 +46,7 @@ from service.fetch import (
     next_due,
 )
 from service.hashing import content_hash
+from service.outage import OutageLog
 from service.parse import ParsedEntry, ParsedFeed
 from service.rules import Document
 from service.sandbox import Sandbox
@@ -243,6 +244,9 @@ class Pipeline:
         self.on_alerts_queued: Callable[[], None] | None = None
         # When the last poll that ended ok or not_modified finished (``/healthz``).
         self.last_success: datetime | None = None
+        # A database outage is logged once, then reminded, then its end (the daemon's
+        # deliverer reports to the same one).
+        self.database_outage = OutageLog(monotonic=monotonic)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -311,8 +315,10 @@ class Pipeline:
                             lease_seconds=self.settings.scheduler.lease_seconds,
                             limit=free,
                         )
-                except IngestError:
-                    log.critical("Cannot claim due feeds", exc_info=True)
+                    self.database_outage.succeeded()
+                except IngestError as exc:
+                    if not self.database_outage.failed(exc, during="claim due feeds"):
+                        log.critical("Cannot claim due feeds", exc_info=True)
             for target in targets:
                 running.add(self._pool.submit(self._poll_guarded, target, claimed_at))
             if not running:
@@ -347,10 +353,11 @@ class Pipeline:
                     )
                 return None
             return self.poll_feed(target, now=now)
-        except Exception:  # recording failed too (database down): keep the daemon alive
-            log.critical(
-                "Poll could not be recorded", exc_info=True, extra={"feed_url": target.url}
-            )
+        except Exception as exc:  # recording failed too (database down): keep the daemon alive
+            if not self.database_outage.failed(exc, during="record a poll"):
+                log.critical(
+                    "Poll could not be recorded", exc_info=True, extra={"feed_url": target.url}
+                )
             return None
 
     # -- one feed ---------------------------------------------------------------------
@@ -364,7 +371,8 @@ class Pipeline:
             metrics.FETCH_ERRORS.labels(exc.kind if isinstance(exc, FetchError) else "parse").inc()
             outcome = self._record_failure(target, now, started, exc, PollStatus.FAILED)
         except Exception as exc:
-            log.critical("Poll crashed", exc_info=True, extra={"feed_url": target.url})
+            if not self.database_outage.failed(exc, during="poll a feed"):
+                log.critical("Poll crashed", exc_info=True, extra={"feed_url": target.url})
             metrics.FETCH_ERRORS.labels("internal").inc()
             outcome = self._record_failure(target, now, started, exc, PollStatus.CRASHED)
         metrics.POLLS.labels(outcome.status.value).inc()
