@@ -219,6 +219,8 @@ def run(app: App, run_config: Path | None, once: bool) -> None:
             f"({outcome.fallbacks} from entry text), {outcome.duplicates} duplicates, "
             f"{outcome.events} events"
         )
+        if outcome.warning:
+            detail += f"; warning: {outcome.warning}"
         click.echo(f"{outcome.feed_name}: {outcome.status.value}; {detail}")
 
 

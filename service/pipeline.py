@@ -93,6 +93,9 @@ class PollOutcome:
     error: str | None
     next_due: datetime
     duration_ms: int
+    # An ok poll's oddities (loose parsing, a charset contradiction, unreadable
+    # entries), also recorded on the feed as its last_error "warning: ...".
+    warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +159,15 @@ class _Seen:
     similarity: float
     reason: str  # "url", "text" or "near"
     same_url: bool = False
+
+
+def feed_warning(feed: ParsedFeed) -> str | None:
+    """What a user should see about a feed that parsed: the parser's warning (loose
+    parsing, a charset contradiction, a JSON Feed's content type) and unreadable entries."""
+    parts = [feed.warning] if feed.warning else []
+    if feed.skipped_entries:
+        parts.append(f"{feed.skipped_entries} entries could not be read")
+    return "; ".join(parts)[:1000] or None
 
 
 def fetch_limits(http: HttpSettings, allowed_networks: tuple[IPNetwork, ...] = ()) -> FetchLimits:
@@ -395,6 +407,7 @@ class Pipeline:
                 "fallbacks": outcome.fallbacks,
                 "events": outcome.events,
                 "error": outcome.error or "-",
+                **({"warning": outcome.warning} if outcome.warning else {}),
             },
         )
         return outcome
@@ -428,7 +441,8 @@ class Pipeline:
             headers=result.headers,
             max_entries=self.limits.max_entries,
         )
-        if feed.warning or feed.skipped_entries:
+        warning = feed_warning(feed)
+        if warning:
             log.warning(
                 "Feed not well-formed; usable parts kept",
                 extra={
@@ -455,11 +469,13 @@ class Pipeline:
             store.PollRecord(
                 polled=now,
                 status=result.status,
-                error=None,
+                # Shown with the feed (``service feeds``) until a poll without oddities.
+                error=f"warning: {warning}" if warning else None,
                 next_due=healthy_due,
                 consecutive_errors=0,
                 # Left-over entries: keep the old validators so the next poll is a full GET.
-                update_validators=complete,
+                # So too with a warning: a 304 would clear it while the feed still has it.
+                update_validators=complete and not warning,
                 etag=result.etag,
                 last_modified=result.last_modified,
                 new_entries=handled,
@@ -477,6 +493,7 @@ class Pipeline:
             fallbacks=fallbacks,
             events=events,
             duplicates=duplicates,
+            warning=warning,
         )
 
     def _new_entries(
@@ -890,6 +907,7 @@ class Pipeline:
         events: int = 0,
         duplicates: int = 0,
         error: str | None = None,
+        warning: str | None = None,
     ) -> PollOutcome:
         return PollOutcome(
             feed_name=target.name,
@@ -904,6 +922,7 @@ class Pipeline:
             error=error,
             next_due=due,
             duration_ms=int((self._monotonic() - started) * 1000),
+            warning=warning,
         )
 
 
