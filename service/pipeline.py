@@ -444,7 +444,7 @@ class Pipeline:
         warning = feed_warning(feed)
         if warning:
             log.warning(
-                "Feed not well-formed; usable parts kept",
+                "Feed read with a warning; usable parts kept",
                 extra={
                     "feed_url": target.url,
                     "reason": feed.warning or "-",
