@@ -4,7 +4,8 @@ Adding a command: decorate a function with ``@main.command()`` (or ``@db.command
 and take the shared :class:`App` with ``@pass_app``; ``app.settings`` loads and
 validates the configuration on first use, ``app.engine`` opens the database.
 Errors the service raises on purpose become one line on stderr: exit code 2 for
-configuration errors, 1 for the rest; no traceback.
+configuration errors (service.toml, the feeds file, the rule files), 1 for the rest;
+no traceback.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from service.config import ENV_CONFIG, Settings, load_settings
 from service.corpus import read_manifest
 from service.documents import read_manifest_doc, read_report
 from service.enums import EntryStatus
-from service.errors import ConfigError, IngestError
+from service.errors import ConfigError, IngestError, RuleConfigError
 from service.evaluate import Prediction, read_gold, score
 from service.export import CSV_COLUMNS, csv_row
 from service.rules import PROJECT_RULES, Document, RuleSet, load_rules
@@ -46,7 +47,7 @@ class ServiceGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
+        except (ConfigError, RuleConfigError) as exc:
             click.echo(f"error: {exc}", err=True)
             ctx.exit(2)
         except IngestError as exc:
@@ -248,6 +249,8 @@ def run(app: App, run_config: Path | None, once: bool) -> None:
             detail = f"{counts}; {outcome.error}"
         else:
             detail = outcome.error or counts
+        if outcome.warning:
+            detail += f"; warning: {outcome.warning}"
         click.echo(f"{outcome.feed_name}: {outcome.status.value}; {detail}")
 
 

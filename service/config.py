@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from service.errors import ConfigError
+from service.errors import ConfigError, utf8_error_at
 from service.events import Affiliation, EventType
 
 DEFAULT_CONFIG_PATH = Path("config/service.toml")
@@ -681,16 +681,23 @@ def _validate(
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise ConfigError(str(path), None, "file not found") from exc
     except IsADirectoryError as exc:
         raise ConfigError(str(path), None, "is a directory, expected a TOML file") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(str(path), None, f"not valid TOML: {exc}") from exc
     except OSError as exc:
         raise ConfigError(str(path), None, f"cannot read: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            str(path), None, f"not valid UTF-8 (TOML files are UTF-8): {utf8_error_at(data, exc)}"
+        ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), None, f"not valid TOML: {exc}") from exc
 
 
 def _array_of_tables(data: dict[str, Any], key: str, path: str) -> list[dict[str, Any]]:

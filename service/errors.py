@@ -91,3 +91,13 @@ class AlertError(IngestError):
 
 class SignatureError(AlertError):
     """Webhook headers missing, malformed, out of the time tolerance, or not matching."""
+
+
+def utf8_error_at(data: bytes, error: UnicodeDecodeError) -> str:
+    """Where a UTF-8 decoding error is, as an editor shows it: the offending byte, its
+    line and column (in characters), both counted from 1."""
+    start = error.start
+    line = data.count(b"\n", 0, start) + 1
+    line_start = data.rfind(b"\n", 0, start) + 1
+    column = len(data[line_start:start].decode("utf-8", "replace")) + 1
+    return f"byte 0x{data[start]:02x} at line {line}, column {column}"

@@ -25,7 +25,9 @@ someone else's server (a feed, a redirect, an entry link):
   small compressed chunk cannot expand into one huge buffer; stacked
   (``gzip, gzip``) and unknown Content-Encodings are refused before decoding;
 * politeness: a User-Agent naming the service, conditional GET, and a per-host
-  concurrency limit.
+  concurrency limit;
+* a 304 is "not modified" only as the answer to a conditional request: to a request
+  that sent no validator it is a ``FetchError`` (``http_status``).
 
 Each request sends ``Connection: close`` so that it owns a fresh connection whose
 socket the watchdog can reach (a pooled connection gives no socket to the trace hook);
@@ -601,6 +603,17 @@ class Fetcher:
                     origin, f"invalid redirect Location {location!r}", kind=FetchKind.REDIRECTS
                 ) from exc
         if status == 304:
+            if not etag and not last_modified:
+                # "Not modified" since what?  Nothing was asked, so nothing can be
+                # unchanged: a misbehaving server or cache, not an ordinary 304.
+                raise FetchError(
+                    origin,
+                    "HTTP 304 Not Modified to a request that sent no validator "
+                    "(no If-None-Match, no If-Modified-Since)",
+                    kind=FetchKind.HTTP_STATUS,
+                    status=status,
+                    retry_after=retry_after,
+                )
             return FetchResult(
                 url=origin,
                 final_url=current,

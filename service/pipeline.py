@@ -57,6 +57,7 @@ from service.fetch import (
     next_due,
 )
 from service.hashing import content_hash
+from service.outage import OutageLog
 from service.parse import EntryIdSource, ParsedEntry, ParsedFeed
 from service.rules import Document
 from service.rules.language import english_share, looks_english
@@ -127,6 +128,10 @@ class PollOutcome:
     duration_ms: int
     failed_entries: int = 0  # entries taken but not stored: retried later, or given up
     pending_entries: int = 0  # entries left for later polls by the caps
+    # The oddities of a poll that read its feed (loose parsing, a charset
+    # contradiction, unreadable entries), also recorded on the feed as its
+    # last_error "warning: ...".
+    warning: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +223,15 @@ class _Seen:
     similarity: float
     reason: str  # "url", "text" or "near"
     same_url: bool = False
+
+
+def feed_warning(feed: ParsedFeed) -> str | None:
+    """What a user should see about a feed that parsed: the parser's warning (loose
+    parsing, a charset contradiction, a JSON Feed's content type) and unreadable entries."""
+    parts = [feed.warning] if feed.warning else []
+    if feed.skipped_entries:
+        parts.append(f"{feed.skipped_entries} entries could not be read")
+    return "; ".join(parts)[:1000] or None
 
 
 def fetch_limits(http: HttpSettings, allowed_networks: tuple[IPNetwork, ...] = ()) -> FetchLimits:
@@ -338,6 +352,9 @@ class Pipeline:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[-255:]
         self.heartbeat_seconds = settings.scheduler.heartbeat_seconds
         self.stale_seconds = 3 * self.heartbeat_seconds
+        # A database outage is logged once, then reminded, then its end (the daemon's
+        # deliverer reports to the same one).
+        self.database_outage = OutageLog(monotonic=monotonic)
 
     # -- lifecycle ----------------------------------------------------------------
 
@@ -417,8 +434,10 @@ class Pipeline:
                             owner=self.owner,
                             stale_seconds=self.stale_seconds,
                         )
-                except IngestError:
-                    log.critical("Cannot claim due feeds", exc_info=True)
+                    self.database_outage.succeeded()
+                except IngestError as exc:
+                    if not self.database_outage.failed(exc, during="claim due feeds"):
+                        log.critical("Cannot claim due feeds", exc_info=True)
             for target in targets:
                 if target.taken_over_from is not None:
                     log.warning(
@@ -462,7 +481,10 @@ class Pipeline:
                     session, [t.id for t in running.values()], owner=self.owner, now=at()
                 )
         except IngestError as exc:
-            log.warning("Cannot renew feed claims", extra={"error": str(exc).splitlines()[0]})
+            if not self.database_outage.failed(exc, during="renew feed claims"):
+                log.warning("Cannot renew feed claims", extra={"error": str(exc).splitlines()[0]})
+        else:
+            self.database_outage.succeeded()
         return moment
 
     def poll_all(self, *, now: datetime) -> list[PollOutcome]:
@@ -487,10 +509,11 @@ class Pipeline:
                     )
                 return None
             return self.poll_feed(target, now=now)
-        except Exception:  # recording failed too (database down): keep the daemon alive
-            log.critical(
-                "Poll could not be recorded", exc_info=True, extra={"feed_url": target.url}
-            )
+        except Exception as exc:  # recording failed too (database down): keep the daemon alive
+            if not self.database_outage.failed(exc, during="record a poll"):
+                log.critical(
+                    "Poll could not be recorded", exc_info=True, extra={"feed_url": target.url}
+                )
             return None
 
     # -- one feed ---------------------------------------------------------------------
@@ -504,7 +527,8 @@ class Pipeline:
             metrics.FETCH_ERRORS.labels(exc.kind if isinstance(exc, FetchError) else "parse").inc()
             outcome = self._record_failure(target, now, started, exc, PollStatus.FAILED)
         except Exception as exc:
-            log.critical("Poll crashed", exc_info=True, extra={"feed_url": target.url})
+            if not self.database_outage.failed(exc, during="poll a feed"):
+                log.critical("Poll crashed", exc_info=True, extra={"feed_url": target.url})
             metrics.FETCH_ERRORS.labels("internal").inc()
             outcome = self._record_failure(target, now, started, exc, PollStatus.CRASHED)
         metrics.POLLS.labels(outcome.status.value).inc()
@@ -529,6 +553,7 @@ class Pipeline:
                 "failed_entries": outcome.failed_entries,
                 "pending_entries": outcome.pending_entries,
                 "error": outcome.error or "-",
+                **({"warning": outcome.warning} if outcome.warning else {}),
             },
         )
         return outcome
@@ -571,9 +596,10 @@ class Pipeline:
             headers=result.headers,
             max_entries=self.limits.max_feed_entries,
         )
-        if feed.warning or feed.skipped_entries:
+        warning = feed_warning(feed)
+        if warning:
             log.warning(
-                "Feed not well-formed; usable parts kept",
+                "Feed read with a warning; usable parts kept",
                 extra={
                     "feed_url": target.url,
                     "reason": feed.warning or "-",
@@ -603,12 +629,15 @@ class Pipeline:
             store.PollRecord(
                 polled=now,
                 status=result.status,
-                # The feed itself is fine: its entries' failures are in entry_failures
-                # (``service feeds``: Not stored; ``service articles --failed``).
-                error=None,
+                # The feed's own oddities, shown with the feed (``service feeds``) until a
+                # poll without them; its entries' failures are not the feed's error: they
+                # are in entry_failures (``service feeds``: Not stored; ``service articles
+                # --failed``).
+                error=f"warning: {warning}" if warning else None,
                 next_due=healthy_due,
                 consecutive_errors=0,
-                update_validators=complete,
+                # So too with a warning: a 304 would clear it while the feed still has it.
+                update_validators=complete and not warning,
                 etag=result.etag,
                 last_modified=result.last_modified,
                 new_entries=taken.handled - taken.failed,
@@ -622,6 +651,7 @@ class Pipeline:
             started,
             healthy_due,
             taken,
+            warning=warning,
         )
 
     def _take(
@@ -661,6 +691,7 @@ class Pipeline:
         started: float,
         due: datetime,
         taken: _Taken,
+        warning: str | None = None,
     ) -> PollOutcome:
         return self._outcome(
             target,
@@ -676,6 +707,7 @@ class Pipeline:
             error=_entries_error(taken.failed, taken.errors) if taken.failed else None,
             failed_entries=taken.failed,
             pending_entries=taken.pending,
+            warning=warning,
         )
 
     def _work(
@@ -1212,6 +1244,7 @@ class Pipeline:
         error: str | None = None,
         failed_entries: int = 0,
         pending_entries: int = 0,
+        warning: str | None = None,
     ) -> PollOutcome:
         return PollOutcome(
             feed_name=target.name,
@@ -1228,6 +1261,7 @@ class Pipeline:
             duration_ms=int((self._monotonic() - started) * 1000),
             failed_entries=failed_entries,
             pending_entries=pending_entries,
+            warning=warning,
         )
 
 

@@ -28,6 +28,10 @@ from service.parse import parse_feed
 log = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_BYTES = 1024 * 1024 * 1024
+# A feed's parse reaches its outcome within this (a parsed feed or a ParseError);
+# ordinary feeds take well under a second, and nesting too deep to parse in time is
+# refused before parsing (``parse.check_nesting``).
+PARSE_TIMEOUT = 10.0
 
 
 def _parse(body: bytes, url: str, headers: Mapping[str, str], max_entries: int) -> Any:
@@ -124,8 +128,10 @@ class Sandbox:
         workers: int = 2,
         timeout: float = 30.0,
         memory_bytes: int = DEFAULT_MEMORY_BYTES,
+        parse_timeout: float = PARSE_TIMEOUT,
     ) -> None:
         self.timeout = timeout
+        self.parse_timeout = parse_timeout
         self.memory_bytes = memory_bytes
         self._slots = threading.BoundedSemaphore(max(1, workers))
         self._idle: list[_Worker] = []
@@ -161,9 +167,19 @@ class Sandbox:
     def parse_feed(
         self, body: bytes, url: str, *, headers: Mapping[str, str], max_entries: int
     ) -> Any:
-        """``parse.parse_feed`` in a worker; ParseError for bad feeds and boxed failures."""
+        """``parse.parse_feed`` in a worker; ParseError for bad feeds and boxed failures.
+
+        The parse has ``parse_timeout`` seconds (or ``timeout``, if shorter).
+        """
         try:
-            result = self.call("parse", body, url, dict(headers), max_entries)
+            result = self.call(
+                "parse",
+                body,
+                url,
+                dict(headers),
+                max_entries,
+                timeout=min(self.timeout, self.parse_timeout),
+            )
         except ExtractError as exc:
             raise ParseError(url, str(exc)) from exc
         if isinstance(result, _ParseFailure):

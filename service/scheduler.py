@@ -74,6 +74,7 @@ def build_deliverer(settings: Settings, pipeline: Pipeline) -> Deliverer:
         session_factory=pipeline.session_factory,
         fetcher=pipeline.fetcher,
         db_lock=pipeline.db_lock,
+        outage=pipeline.database_outage,
     )
 
 
@@ -108,8 +109,9 @@ class Daemon:
         self._in_tick = True
         try:
             self.pipeline.poll_due(now=self._now())
-        except Exception:  # the pipeline records per-feed failures; this is a last guard
-            log.critical("Poll tick failed", exc_info=True)
+        except Exception as exc:  # the pipeline records per-feed failures; a last guard
+            if not self.pipeline.database_outage.failed(exc, during="poll tick"):
+                log.critical("Poll tick failed", exc_info=True)
         finally:
             self._in_tick = False
             self._last_tick_end = self._monotonic()

@@ -33,6 +33,7 @@ from service.config import Settings, WebhookSettings
 from service.enums import DeliveryStatus
 from service.errors import FetchError, IngestError
 from service.fetch import Fetcher
+from service.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class Deliverer:
         session_factory: sessionmaker[Session],
         fetcher: Fetcher,
         db_lock: threading.Lock | None = None,
+        outage: OutageLog | None = None,
         policy: RetryPolicy | None = None,
         now: Callable[[], datetime] = clock.now,
         rand: Callable[[], float] = random.random,
@@ -111,6 +113,8 @@ class Deliverer:
             dialect = getattr(getattr(bind, "dialect", None), "name", "")
             db_lock = threading.Lock() if dialect == "sqlite" else None
         self._db_lock = db_lock
+        # A database outage: logged once, reminded, and its end (shared with the pipeline).
+        self.database_outage = outage if outage is not None else OutageLog()
         self._now = now
         self._rand = rand
         self._stop = threading.Event()
@@ -140,8 +144,9 @@ class Deliverer:
             self._wake.clear()
             try:
                 self.drain()
-            except Exception:  # deliver_due records per-delivery failures; a last guard
-                log.critical("Delivery tick failed", exc_info=True)
+            except Exception as exc:  # deliver_due records per-delivery failures; a last guard
+                if not self.database_outage.failed(exc, during="delivery tick"):
+                    log.critical("Delivery tick failed", exc_info=True)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -177,9 +182,11 @@ class Deliverer:
                     lease_seconds=self.settings.alerts.lease_seconds,
                     limit=self.settings.alerts.workers,
                 )
-        except IngestError:
-            log.critical("Cannot claim due deliveries", exc_info=True)
+        except IngestError as exc:
+            if not self.database_outage.failed(exc, during="claim due deliveries"):
+                log.critical("Cannot claim due deliveries", exc_info=True)
             return 0, []
+        self.database_outage.succeeded()
         futures = [self._pool.submit(self._attempt_guarded, target) for target in targets]
         outcomes = [future.result() for future in futures]
         return len(targets), [outcome for outcome in outcomes if outcome is not None]
@@ -191,12 +198,13 @@ class Deliverer:
                     store.release_delivery(session, target.id, due=self._now())
                 return None
             return self.attempt(target)
-        except Exception:  # recording failed (database down): the lease brings it back
-            log.critical(
-                "Delivery attempt could not be recorded",
-                exc_info=True,
-                extra={"delivery_id": target.id, "subscriber": target.subscriber},
-            )
+        except Exception as exc:  # recording failed (database down): the lease brings it back
+            if not self.database_outage.failed(exc, during="record a delivery attempt"):
+                log.critical(
+                    "Delivery attempt could not be recorded",
+                    exc_info=True,
+                    extra={"delivery_id": target.id, "subscriber": target.subscriber},
+                )
             return None
 
     def attempt(self, target: store.DeliveryTarget) -> DeliveryOutcome:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from service.errors import RuleConfigError
+from service.errors import RuleConfigError, utf8_error_at
 
 
 class _RuleLoader(yaml.SafeLoader):
@@ -49,12 +50,24 @@ _RuleLoader.add_constructor(
 
 def load_yaml(path: Path) -> Any:
     try:
-        with path.open(encoding="utf-8") as fh:
-            return yaml.load(fh, Loader=_RuleLoader)
+        data = path.read_bytes()
     except FileNotFoundError as exc:
         raise RuleConfigError(str(path), "file not found") from exc
+    except OSError as exc:
+        raise RuleConfigError(str(path), f"cannot read: {exc.strerror}") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RuleConfigError(
+            str(path), f"not valid UTF-8 (rule files are UTF-8): {utf8_error_at(data, exc)}"
+        ) from exc
+    stream = io.StringIO(text)
+    stream.name = str(path)  # PyYAML names the file in its error marks
+    try:
+        return yaml.load(stream, Loader=_RuleLoader)
     except yaml.YAMLError as exc:
-        raise RuleConfigError(str(path), f"not valid YAML: {exc}") from exc
+        # PyYAML's message spans lines; the command line shows errors as one.
+        raise RuleConfigError(str(path), f"not valid YAML: {' '.join(str(exc).split())}") from exc
 
 
 class Checker:

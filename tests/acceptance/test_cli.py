@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -112,6 +113,53 @@ def test_malformed_feeds_file_is_one_line_and_exit_2(invoke: Invoke, config_dir:
     assert result.exit_code == 2
     line = single_error_line(result)
     assert line.startswith(f"error: {config_dir / 'feeds.toml'}: not valid TOML")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "where"),
+    [
+        pytest.param(
+            "service.toml",
+            b"[http]\n# the caf\xe9 on the corner\nmax_redirects = 3\n",
+            "byte 0xe9 at line 2, column 10",
+            id="service-comment",
+        ),
+        pytest.param(
+            "feeds.toml",
+            b'[[feeds]]\nname = "caf\xc3\xa9 \xe9"\nurl = "https://a.org/f"\noutlet = "A"\n',
+            "byte 0xe9 at line 2, column 14",
+            id="feeds-value",
+        ),
+    ],
+)
+def test_config_in_invalid_utf8_is_one_line_and_exit_2(
+    invoke: Invoke, config_dir: Path, name: str, content: bytes, where: str
+) -> None:
+    """Issue 16, item 7: a Latin-1 byte in a config file crashed with a traceback, exit 1."""
+    (config_dir / name).write_bytes(content)
+    for command in (["feeds"], ["db", "upgrade"], ["run", "--once"]):
+        result = invoke(*command)
+        assert result.exit_code == 2, (command, result.output, result.exception)
+        assert single_error_line(result) == (
+            f"error: {config_dir / name}: not valid UTF-8 (TOML files are UTF-8): {where}"
+        )
+
+
+def test_rule_file_in_invalid_utf8_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    rules = tmp_path / "rules"
+    shutil.copytree(PROJECT_ROOT / "config" / "rules", rules)
+    actors = rules / "actors.yaml"
+    lines = actors.read_bytes().count(b"\n")
+    with actors.open("ab") as handle:
+        handle.write(b"# Dayr az-Zawr \xe0 l'est\n")
+    report = tmp_path / "report.txt"
+    report.write_text("A convoy arrived in al-Mayadin.", encoding="utf-8")
+    result = CliRunner().invoke(main, ["extract", "--rules", str(rules), str(report)])
+    assert result.exit_code == 2, (result.output, result.exception)
+    assert single_error_line(result) == (
+        f"error: {actors}: not valid UTF-8 (rule files are UTF-8): "
+        f"byte 0xe0 at line {lines + 1}, column 16"
+    )
 
 
 @pytest.mark.parametrize(

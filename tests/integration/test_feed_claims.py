@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from sqlalchemy.engine import Engine
 
 from service import models, store
 from service.config import Settings, load_settings
+from service.errors import StoreError
 from service.events import Event
 from service.pipeline import Pipeline, PollOutcome, PollStatus
 from service.rules import Document
@@ -185,3 +188,52 @@ def test_a_slow_poll_keeps_its_claim_and_a_dead_ones_feed_is_polled_by_another(
         finally:
             one.close()
             two.close()
+
+
+@pytest.mark.parametrize("empty_database_url", BACKENDS, indirect=True)
+def test_heartbeats_during_a_database_outage_are_logged_as_the_outage(
+    tmp_path: Path,
+    empty_database_url: str,
+    sandbox: Sandbox,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A heartbeat every few seconds while the database is down says so once (the
+    # outage), not once per heartbeat; the first one that goes through ends it.
+    store.upgrade(empty_database_url)
+    engine = store.create_engine(empty_database_url)
+    settings = settings_for(tmp_path, engine, "https://outlet.example/feed.xml", 10)
+    clock = [0.0]
+    worker = Pipeline(
+        settings,
+        session_factory=store.session_factory(engine),
+        rules=NoRules(),
+        sandbox=sandbox,
+        monotonic=lambda: clock[0],
+    )
+    try:
+        worker.sync_feeds()
+        (target,) = claim(engine, NOW, worker.owner)
+        running: dict[Future[PollOutcome | None], store.PollTarget] = {Future(): target}
+
+        def unreachable(*_args: object, **_kwargs: object) -> int:
+            cause = sa.exc.OperationalError("UPDATE feeds", {}, ConnectionRefusedError("refused"))
+            raise StoreError(f"cannot renew feed claims: {cause}") from cause
+
+        caplog.set_level(logging.INFO)
+        with monkeypatch.context() as patched:
+            patched.setattr(store, "heartbeat", unreachable)
+            for beat in range(1, 6):
+                clock[0] = beat * 10.0
+                worker._heartbeat(running, lambda: NOW, 0.0)
+        assert worker.database_outage.down
+        clock[0] = 60.0
+        worker._heartbeat(running, lambda: NOW, 0.0)
+        assert not worker.database_outage.down
+        messages = [r.getMessage() for r in caplog.records]
+        assert messages.count("Database unavailable; polls and deliveries wait for it") == 1
+        assert messages.count("Database available again") == 1
+        assert "Cannot renew feed claims" not in messages
+    finally:
+        worker.close()
+        engine.dispose()
