@@ -150,9 +150,9 @@ def test_eval_on_the_dev_set_reports_misses_and_false_positives() -> None:
 
 @pytest.mark.parametrize(
     ("folder", "floor"),
-    # Regression floors a little under the figures measured (held-out 0.80, devset3
-    # 0.67, test 0.54), not targets; the test set is never tuned against.
-    [("heldout", 0.75), ("devset3", 0.62), ("testset", 0.49)],
+    # Regression floors a little under the figures measured (held-out 0.84, devset3
+    # 0.70, test 0.58), not targets; the test set is never tuned against.
+    [("heldout", 0.79), ("devset3", 0.65), ("testset", 0.53)],
 )
 def test_eval_on_the_blind_sets_does_not_regress(folder: str, floor: float) -> None:
     blind = DEVSET.parent / folder
