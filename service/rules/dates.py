@@ -126,7 +126,14 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ("month_year", re.compile(rf"\b{_MONTH}\s+{_YEAR}\b", re.I)),
     ("last_year", re.compile(r"\b(?:last|past|previous) year\b", re.I)),
     ("this_year", re.compile(r"\b(?:earlier |early |late )?this year\b", re.I)),
-    ("year", re.compile(rf"\b(?:in|since|during|early|late|mid)[\s-]+{_YEAR}\b", re.I)),
+    (
+        "year",
+        re.compile(
+            rf"\b(?:in|since|during|early|late|mid|(?:the )?(?:beginning|start|end|middle) of)"
+            rf"[\s-]+{_YEAR}\b",
+            re.I,
+        ),
+    ),
 ]
 _PATTERN_SET = PatternSet([(pattern, kind) for kind, pattern in _PATTERNS])
 # Every expression above contains one of these: sentences without any are skipped.
@@ -393,6 +400,19 @@ def period(day: date, precision: DatePrecision) -> str:
     if precision is DatePrecision.MONTH:
         return f"{day.year:04d}-{day.month:02d}"
     return day.isoformat()
+
+
+def period_end(value: str) -> date | None:
+    """The last day of an ISO date, month or year; None when unreadable."""
+    try:
+        if len(value) == 4:
+            return date(int(value), 12, 31)
+        if len(value) == 7:
+            year, month = int(value[:4]), int(value[5:7])
+            return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
 
 
 def contains(outer: str | None, inner: str | None) -> bool:

@@ -46,7 +46,9 @@ Order of evaluation, per document:
    another's (wider place, wider or no date, no extra quantity, equipment or
    origin) folds into it. The evidence is the most informative sentence.
 8. Events outside Deir Ezzor province are kept (``in_region`` false) only when
-   their sentence dates them: undated background elsewhere is not news here.
+   their sentence dates them: undated background elsewhere is not news here. A
+   move the report dates more than half a year before its own date is history
+   ("in 2017 the army took X"), background to the news: no event.
 """
 
 from __future__ import annotations
@@ -452,6 +454,9 @@ _CAUSATIVE = frozenset(
         "pulled",
     }
 )
+# A move the report dates as over this long before its own date is background
+# (the guideline's "background and history"): an analyst has it from its own time.
+_HISTORY_DAYS = 180
 _FORCE_MOVES = frozenset({EventType.DEPLOYMENT, EventType.RELOCATION, EventType.WITHDRAWAL})
 
 
@@ -1153,6 +1158,13 @@ class _Extraction:
             return doers[0]
         return mention
 
+    def _history(self, value: str | None) -> bool:
+        """A date that ended long before the report: what it tells is background."""
+        if value is None or self.ref is None or _HISTORY_DAYS <= 0:
+            return False
+        end = dates_mod.period_end(value)
+        return end is not None and (self.ref - end).days > _HISTORY_DAYS
+
     def _deployment_kind(
         self, syn: tuple[Parse, Any], s: Sentence, loc: Place | None
     ) -> tuple[EventType, Place | None]:
@@ -1479,6 +1491,8 @@ class _Extraction:
                 etype = EventType.DEPLOYMENT  # fighters moved to reinforce: sent, not moved
             partners = self._partners(mention, clause[0]) if mention is not None else []
             for value, precision, explicit in self._dates_for(ts, s, sdates, para_date):
+                if explicit and self._history(value):
+                    continue  # "in 2017 the army took X": background to this report
                 for who in [actor, *partners]:
                     cand = _Candidate(
                         type=etype,

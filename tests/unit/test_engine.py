@@ -218,7 +218,7 @@ CASES = [
     ),
     (
         "an-abbreviation-in-brackets-is-not-a-subject",
-        "A coalition convoy arrived at the Conoco gas field on Monday. It was escorted by fighters of the Syrian Democratic Forces (SDF).\n\nOn November 14, a convoy of 18 trucks arrived at the same base.",
+        "A coalition convoy arrived at the Conoco gas field on Monday. It was escorted by fighters of the Syrian Democratic Forces (SDF).\n\nOn June 14, a convoy of 18 trucks arrived at the same base.",
         [
             ("deployment", "coalition", "Conoco gas field"),
             ("deployment", "coalition", "Conoco gas field"),

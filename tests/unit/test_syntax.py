@@ -290,3 +290,12 @@ def test_a_lede_and_a_body_sentence_of_one_capture_are_one_event(rules: RuleSet)
         "al-Omar oil field",
         "2017-10-22",
     )
+
+
+def test_a_move_dated_long_before_the_report_is_background(rules: RuleSet) -> None:
+    text = (
+        "Russian military police entered Hatla at the beginning of 2022, residents said.\n\n"
+        "Russian military police entered al-Salihiyah on Monday, residents said."
+    )
+    events = rules.extract(Document(text, date(2023, 7, 20), "Test Outlet"))
+    assert [(e.location.name, e.date) for e in events] == [("al-Salihiyah", "2023-07-17")]
