@@ -440,6 +440,10 @@ class Parse:
                 objs = [c for c in child.children if c.dep_ == "pobj"]
                 if objs:
                     subject = _extent(objs[0])
+        if verb.dep_ in ("dobj", "obj") and _verb(verb.head) and not _verb(verb):
+            # A movement or attack noun that is the object of a light verb ("launched
+            # attacks", "carried out a redeployment"): the light verb's subject.
+            verb = verb.head
         if subject is None:
             subject_tokens = [c for c in verb.children if c.dep_ in ("nsubj", "csubj")]
             if not subject_tokens and trigger.dep_ == "conj" and _verb(trigger.head):

@@ -320,6 +320,9 @@ _FURNITURE = [
         r"^(updated|published|posted)\s*:?.{0,40}$",
         r"^(tags?|categories|category|filed under)\s*:.*",
         r"^(read (more|also)|related|see also|also read)\s*:.+",
+        # A teaser for another article: "Continue reading <its headline>".
+        r"^(continue reading|keep reading|read the full (story|article|report)|"
+        r"read full (story|article))\b.*",
         r"^\W+$",
         r"^[\d\s:/.,-]+$",
         # Channel posts: a line of hashtags, a views-and-time counter ("👁 6.3K  09:12")
@@ -424,15 +427,20 @@ def _quoted(s: str) -> bool:
     return bool(re.match(r"^[\"“].*[\"”]$|^[\"“][^\"”]*$", s.strip()))
 
 
+# A teaser for another article run into the text: "... Continue reading <its headline>".
+_TEASER = re.compile(r"^(?:continue reading|keep reading|read more)\b", re.IGNORECASE)
+
+
 def segment(text: str) -> list[Sentence]:
     """Sentences of the report proper (head and body), furniture and comments removed."""
-    sentences = _segment(text)
+    sentences = [s for s in _segment(text) if not _TEASER.match(s.text)]
     if sentences and all(s.zone is Zone.HEAD for s in sentences):
         # Only short lines (a feed summary, a brief): they are the report.
         return [
             Sentence(t, a, b, s.paragraph, Zone.BODY, _quoted(t))
             for s in sentences
             for t, a, b in _split_sentences(s.text, s.start)
+            if not _TEASER.match(t)
         ]
     return sentences
 

@@ -158,6 +158,12 @@ def brief(rules: RuleSet, text: str) -> list[tuple[str, str, str]]:
             id="entering-a-neighbouring-country-leaves-syria",
         ),
         pytest.param(
+            "Fighters of the SDF, backed by the coalition and the regime, launched attacks on "
+            "ISIS cells near Hajin on Monday.",
+            [("attack", "sdf", "Hajin")],
+            id="the-light-verb-s-subject-attacks",
+        ),
+        pytest.param(
             "The militia has not withdrawn from al-Quriyah despite the strikes.",
             [],
             id="negated",

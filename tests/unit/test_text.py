@@ -368,3 +368,16 @@ def test_channel_posts_with_hashtags_and_view_counters_stay_one_body() -> None:
     assert any(t.startswith("🟢 #Muhasan") for t in kept)
     for furniture in ("#Sada_alSharqiya", "6.3K", "Comments are closed"):
         assert not any(furniture in t for t in kept), furniture
+
+
+def test_a_teaser_run_into_the_text_is_not_the_report() -> None:
+    from service.rules.text import segment
+
+    text = (
+        "Gunmen attacked an SDF checkpoint near al-Busayrah on Monday, local sources said. "
+        "Continue reading Militias move convoys to the border town of Albukamal"
+    )
+    kept = [s.text for s in segment(text)]
+    assert kept == [
+        "Gunmen attacked an SDF checkpoint near al-Busayrah on Monday, local sources said."
+    ]
