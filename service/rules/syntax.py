@@ -188,6 +188,43 @@ _NOT_AN_ACT = frozenset(
 _CONDITIONAL = frozenset({"if", "unless", "whether"})
 _PARTICIPLES = frozenset({"VBN", "VBG"})
 _WHO = frozenset({"who", "which", "that"})
+# Verbs whose object noun is the act their subject does ("launched attacks"); not
+# "repelled an attack", whose subject is the target.
+_LIGHT_VERBS = frozenset(
+    [
+        "launched",
+        "launch",
+        "launches",
+        "launching",
+        "carried",
+        "carry",
+        "carries",
+        "carrying",
+        "conducted",
+        "conduct",
+        "conducts",
+        "conducting",
+        "staged",
+        "stage",
+        "mounted",
+        "mount",
+        "executed",
+        "made",
+        "make",
+        "began",
+        "begin",
+        "started",
+        "start",
+        "waged",
+        "wage",
+        "continued",
+        "continue",
+        "completed",
+        "complete",
+        "undertook",
+        "undertake",
+    ]
+)
 # Verbs that report what a source learned: their "that" clause tells the news.
 _REPORTING = frozenset(
     [
@@ -440,7 +477,7 @@ class Parse:
                 objs = [c for c in child.children if c.dep_ == "pobj"]
                 if objs:
                     subject = _extent(objs[0])
-        if verb.dep_ in ("dobj", "obj") and _verb(verb.head) and not _verb(verb):
+        if verb.dep_ in ("dobj", "obj") and verb.head.lower_ in _LIGHT_VERBS and not _verb(verb):
             # A movement or attack noun that is the object of a light verb ("launched
             # attacks", "carried out a redeployment"): the light verb's subject.
             verb = verb.head
