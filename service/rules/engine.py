@@ -1475,13 +1475,15 @@ class _Extraction:
                 # before a pointer back to the previous post's place.
                 loc = self._tag_place(s)
                 near = loc is not None
+            follows_dated = False  # "reinforcements to the area" of a dated event
             if loc is None and (deictic or another) and self.last_event is not None:
                 loc = self.r.gazetteer.town_of(self.last_event.place)
+                follows_dated = self.last_event.explicit_date
             if loc is None and etype.is_movement and body and not self._names_other_place(syn, s):
                 loc = self.title_place
             if loc is None or loc.kind == "river":
                 continue  # a river is where nothing is placed: the annotation needs a place
-            if not loc.in_region and not sdates:
+            if not loc.in_region and not sdates and not follows_dated:
                 continue
             if (
                 etype is EventType.RELOCATION

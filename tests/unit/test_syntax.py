@@ -305,3 +305,15 @@ def test_a_move_dated_long_before_the_report_is_background(rules: RuleSet) -> No
     )
     events = rules.extract(Document(text, date(2023, 7, 20), "Test Outlet"))
     assert [(e.location.name, e.date) for e in events] == [("al-Salihiyah", "2023-07-17")]
+
+
+def test_reinforcements_to_the_scene_of_a_dated_attack_elsewhere(rules: RuleSet) -> None:
+    text = (
+        "On Monday, ISIS militants attacked an army bus near al-Sukhnah. After the attack, "
+        "government forces brought in reinforcements to the scene of the incident."
+    )
+    events = rules.extract(Document(text, date(2023, 6, 14), "Test Outlet"))
+    assert [(e.type.value, e.actor.affiliation.value, e.location.name) for e in events] == [
+        ("attack", "isis", "al-Sukhnah"),
+        ("deployment", "regime", "al-Sukhnah"),
+    ]
