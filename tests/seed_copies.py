@@ -158,8 +158,8 @@ REWRITES = (
         "militias-hold-eastern-deir-ezzor",
         "Who holds the east of the province",
         (
-            "Sectarian militias backed by Iran seized large parts of the eastern Deir Ezzor "
-            "province in October 2017, after the defeat of ISIS there.",
+            "In July, the militias backed by Iran moved their main positions in Deir Ezzor "
+            "province after their locations were leaked to the press.",
             "They answer to officers of the Revolutionary Guards, who pay and arm them, "
             "local activists told our reporter.",
         ),
