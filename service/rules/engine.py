@@ -42,7 +42,8 @@ Order of evaluation, per document:
    expressions resolve against the report's own date when the text gives one
    ("SOHR reported on January 22 … yesterday").
 7. One event per real event: headline events fold into the body event of the
-   same type and affiliation; an event whose every detail is contained in
+   same type and affiliation (a headline event the body does not support is
+   dropped, unless the body reports nothing at all); an event whose every detail is contained in
    another's (wider place, wider or no date, no extra quantity, equipment or
    origin) folds into it. The evidence is the most informative sentence.
 8. Events outside Deir Ezzor province are kept (``in_region`` false) only when
@@ -1704,7 +1705,10 @@ class _Extraction:
                 ]
                 if kept:
                     self._absorb(kept[0], h)
-                else:
+                elif not any(not c.headline for c in self.candidates):
+                    # A brief whose body reports nothing: its headline is the report.
+                    # Otherwise a move only the headline tells, which the body does not
+                    # support, is a teaser's claim, not an event.
                     body.append(h)
         return sorted(body, key=lambda c: (c.start, c.type.value))
 

@@ -317,3 +317,16 @@ def test_reinforcements_to_the_scene_of_a_dated_attack_elsewhere(rules: RuleSet)
         ("attack", "isis", "al-Sukhnah"),
         ("deployment", "regime", "al-Sukhnah"),
     ]
+
+
+def test_a_headline_move_the_body_does_not_support_is_dropped(rules: RuleSet) -> None:
+    title = "Iranian-backed militias withdraw from al-Mayadin"
+    body = "Russian forces arrived in Hatla on Monday, local sources said."
+
+    def told(text: str) -> list[tuple[str, str]]:
+        events = rules.extract(Document(text, date(2023, 6, 14), "Test Outlet", title=title))
+        return [(e.type.value, e.location.name) for e in events]
+
+    assert told(f"{title}\n\n{body}") == [("deployment", "Hatla")]
+    # A brief whose body tells nothing: its headline is the report.
+    assert told(f"{title}\n\nMore to follow.") == [("withdrawal", "al-Mayadin")]
