@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 import functools
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -618,8 +618,4 @@ def _load(model: str) -> Any:
         ) from exc
 
 
-def parse_all(parser: Parser, texts: Iterable[str]) -> list[Parse]:
-    return parser.parse(list(texts))
-
-
-__all__ = ["MODEL", "Arguments", "Parse", "Parser", "Role", "parse_all"]
+__all__ = ["MODEL", "Arguments", "Parse", "Parser", "Role"]
