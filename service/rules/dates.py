@@ -288,12 +288,8 @@ _YEAR_FROM_REF = frozenset({"month_day", "day_month", "month"})
 
 
 def _period_end(ref: date, precision: DatePrecision) -> date:
-    if precision is DatePrecision.YEAR:
-        return date(ref.year, 12, 31)
-    if precision is DatePrecision.MONTH:
-        y, m = (ref.year, ref.month + 1) if ref.month < 12 else (ref.year + 1, 1)
-        return date(y, m, 1) - timedelta(days=1)
-    return ref
+    """The last day of the month or year (by ``precision``) that holds ``ref``."""
+    return period_end(period(ref, precision)) or ref
 
 
 def _coarse(

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from service.rules.dates import MONTHS, WEEKDAYS
+
 if TYPE_CHECKING:  # spaCy is imported when the first sentence is parsed
     from spacy.language import Language
     from spacy.tokens import Doc, Token
@@ -294,12 +296,7 @@ _ANNOUNCING = frozenset(
 # is often the news itself: "security tightened after a commander arrived in X".)
 _BACKGROUND = frozenset({"before", "since", "until"})
 # Proper nouns that name a time, not a place ("on Monday", "in March").
-_WEEKDAYS = "monday tuesday wednesday thursday friday saturday sunday"
-_MONTHS = (
-    "january february march april may june july august september october november december "
-    "jan feb mar apr jun jul aug sep sept oct nov dec"
-)
-_TIME_NAMES = frozenset([*_WEEKDAYS.split(), *_MONTHS.split(), "ramadan", "eid"])
+_TIME_NAMES = frozenset([*WEEKDAYS, *MONTHS, "ramadan", "eid"])
 _POSSESSIVE_PRONOUNS = frozenset({"its", "their", "his", "her", "our"})
 
 
