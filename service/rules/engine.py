@@ -550,6 +550,8 @@ class _Extraction:
         ]
         self.candidates: list[_Candidate] = []
         self._parses: dict[int, Parse] = {}
+        # A trigger's head word, looked up once: context checks, actor and places use it.
+        self._triggers: dict[tuple[int, int, int], tuple[Parse, Any] | None] = {}
         self.last_event: _Candidate | None = None
         self.ref, self.ref_precision = self._reference_date()
         self.title_place, self.title_actor = self._title_context()
@@ -1105,12 +1107,15 @@ class _Extraction:
 
     def _syntax(self, s: Sentence, ts: int, te: int) -> tuple[Parse, Any] | None:
         """The parse of ``s`` and the trigger's head word in it (match-form offsets)."""
-        parse = self._parses.get(s.start)
-        if parse is None:
-            return None
-        start, end = self.mt.span(ts, te)
-        token = parse.trigger(start - s.start, end - s.start)
-        return None if token is None else (parse, token)
+        key = (s.start, ts, te)
+        if key not in self._triggers:
+            parse = self._parses.get(s.start)
+            token = None
+            if parse is not None:
+                start, end = self.mt.span(ts, te)
+                token = parse.trigger(start - s.start, end - s.start)
+            self._triggers[key] = None if parse is None or token is None else (parse, token)
+        return self._triggers[key]
 
     def _parsed_actor(
         self,

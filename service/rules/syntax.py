@@ -323,6 +323,7 @@ class Parse:
 
     def __init__(self, doc: Doc) -> None:
         self.doc = doc
+        self._arguments: dict[int, Arguments] = {}  # by the trigger's token index
 
     def _token_at(self, start: int, end: int) -> Token | None:
         span = self.doc.char_span(start, end, alignment_mode="expand")
@@ -454,6 +455,13 @@ class Parse:
 
     # ------------------------------------------------------------- arguments
     def arguments(self, trigger: Token) -> Arguments:
+        """The trigger's doer, patient and modality (read once per trigger)."""
+        found = self._arguments.get(trigger.i)
+        if found is None:
+            found = self._arguments[trigger.i] = self._read_arguments(trigger)
+        return found
+
+    def _read_arguments(self, trigger: Token) -> Arguments:
         subject = patient = None
         passive = False
         own = False
