@@ -444,14 +444,15 @@ class Parse:
     def complementizer_at(self, start: int) -> bool:
         """Whether the "that" at ``start`` opens a complement clause ("said that …"),
         not a relative clause ("the positions that …")."""
-        for token in self.doc:
-            if token.idx == start and token.lower_ == "that":
-                return bool(
-                    token.dep_ == "mark"
-                    and token.head.dep_ == "ccomp"
-                    and token.head.head.lower_ in _REPORTING
-                )
-        return False
+        token = self._token_at(start, start + 4)
+        return bool(
+            token is not None
+            and token.idx == start
+            and token.lower_ == "that"
+            and token.dep_ == "mark"
+            and token.head.dep_ == "ccomp"
+            and token.head.head.lower_ in _REPORTING
+        )
 
     # ------------------------------------------------------------- arguments
     def arguments(self, trigger: Token) -> Arguments:
