@@ -52,6 +52,7 @@ from service.fetch import (
     BackoffPolicy,
     Fetcher,
     FetchLimits,
+    FetchResult,
     IPNetwork,
     backoff_seconds,
     next_due,
@@ -566,28 +567,15 @@ class Pipeline:
         if result.not_modified:
             # Nothing new; entries the feed no longer lists may be due for a retry.
             taken = self._take(target, (), now)
-            self._record(
+            return self._healthy_poll(
                 target,
-                store.PollRecord(
-                    polled=now,
-                    status=result.status,
-                    error=None,
-                    next_due=healthy_due,
-                    consecutive_errors=0,
-                    update_validators=True,
-                    etag=result.etag,
-                    last_modified=result.last_modified,
-                    new_entries=taken.handled - taken.failed,
-                    new_events=taken.events,
-                ),
-            )
-            return self._taken_outcome(
-                target,
-                PollStatus.PARTIAL if taken.failed else PollStatus.NOT_MODIFIED,
-                result.status,
+                result,
+                now,
                 started,
                 healthy_due,
                 taken,
+                PollStatus.NOT_MODIFIED,
+                update_validators=True,
             )
 
         feed: ParsedFeed = self.sandbox.parse_feed(
@@ -624,6 +612,34 @@ class Pipeline:
             and taken.failed_listed == 0
             and not feed.capped_entries
         )
+        return self._healthy_poll(
+            target,
+            result,
+            now,
+            started,
+            healthy_due,
+            taken,
+            PollStatus.OK,
+            # So too with a warning: a 304 would clear it while the feed still has it.
+            update_validators=complete and not warning,
+            warning=warning,
+        )
+
+    def _healthy_poll(
+        self,
+        target: store.PollTarget,
+        result: FetchResult,
+        now: datetime,
+        started: float,
+        healthy_due: datetime,
+        taken: _Taken,
+        status: PollStatus,
+        *,
+        update_validators: bool,
+        warning: str | None = None,
+    ) -> PollOutcome:
+        """Record a poll that reached the feed (200 or 304) and its outcome: ``status``,
+        or partial when an entry could not be stored."""
         self._record(
             target,
             store.PollRecord(
@@ -636,8 +652,7 @@ class Pipeline:
                 error=f"warning: {warning}" if warning else None,
                 next_due=healthy_due,
                 consecutive_errors=0,
-                # So too with a warning: a 304 would clear it while the feed still has it.
-                update_validators=complete and not warning,
+                update_validators=update_validators,
                 etag=result.etag,
                 last_modified=result.last_modified,
                 new_entries=taken.handled - taken.failed,
@@ -646,7 +661,7 @@ class Pipeline:
         )
         return self._taken_outcome(
             target,
-            PollStatus.PARTIAL if taken.failed else PollStatus.OK,
+            PollStatus.PARTIAL if taken.failed else status,
             result.status,
             started,
             healthy_due,
